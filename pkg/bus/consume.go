@@ -1,0 +1,255 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+)
+
+// Handler handles one delivery. Return nil only once the side effect is
+// durable; return an error to have the message redelivered later, or a
+// Permanent error to dead-letter it.
+type Handler func(ctx context.Context, msg jetstream.Msg) error
+
+// ConsumerSpec declares a durable pull consumer and how it is run.
+type ConsumerSpec struct {
+	// Stream the consumer reads.
+	Stream string
+	// Durable name, <service>-<purpose>; replicas sharing it share the work.
+	Durable        string
+	Description    string
+	FilterSubjects []string
+	// AckWait is how long a delivery may go unacknowledged before the server
+	// redelivers it; long handlers call InProgress to extend it.
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries; the last failed one is dead-lettered.
+	MaxDeliver int
+	// Workers is how many messages are handled at once.
+	Workers int
+	// HandleTimeout bounds one handler call; zero means AckWait.
+	HandleTimeout time.Duration
+}
+
+// config turns the spec into the server-side consumer configuration.
+// BackOff is left empty on purpose: it would override AckWait for
+// redeliveries after an ack timeout, and our failures nak with their own delay.
+func (s ConsumerSpec) config() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        s.Durable,
+		Description:    s.Description,
+		FilterSubjects: s.FilterSubjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        s.AckWait,
+		MaxDeliver:     s.MaxDeliver,
+		MaxAckPending:  s.Workers * 4,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+}
+
+func (s ConsumerSpec) validate() error {
+	switch {
+	case s.Stream == "" || s.Durable == "":
+		return errors.New("consumer needs a stream and a durable name")
+	case s.AckWait < time.Second:
+		return fmt.Errorf("consumer %s: ack wait %s is under 1s", s.Durable, s.AckWait)
+	case s.MaxDeliver < 2:
+		return fmt.Errorf("consumer %s: max deliver %d leaves no retry", s.Durable, s.MaxDeliver)
+	case s.Workers < 1:
+		return fmt.Errorf("consumer %s: workers must be at least 1", s.Durable)
+	}
+	return nil
+}
+
+// Consumer runs one ConsumerSpec.
+type Consumer struct {
+	js      jetstream.JetStream
+	spec    ConsumerSpec
+	handler Handler
+	log     *slog.Logger
+	metrics *Metrics
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+}
+
+// NewConsumer validates spec. Nothing starts until Run.
+func NewConsumer(js jetstream.JetStream, spec ConsumerSpec, h Handler, log *slog.Logger, m *Metrics, tp trace.TracerProvider) (*Consumer, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	if spec.HandleTimeout == 0 {
+		spec.HandleTimeout = spec.AckWait
+	}
+	return &Consumer{
+		js: js, spec: spec, handler: h, metrics: m,
+		log:    log.With("consumer", spec.Durable),
+		tracer: tp.Tracer("github.com/amsproject/ams/pkg/bus"),
+		prop:   propagation.TraceContext{},
+	}, nil
+}
+
+// Run creates or updates the durable consumer and handles messages until ctx
+// ends. Then it stops fetching, lets in-flight and already-buffered messages
+// finish (each bounded by HandleTimeout), and returns nil.
+func (c *Consumer) Run(ctx context.Context) error {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.spec.Stream, c.spec.config())
+	if err != nil {
+		return fmt.Errorf("ensure consumer %s on %s: %w", c.spec.Durable, c.spec.Stream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.spec.Workers * 2))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.spec.Durable, err)
+	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			it.Drain()
+		case <-stopped:
+			it.Stop()
+		}
+	}()
+
+	// Handlers run on a context that shutdown does not cancel, so work in
+	// flight finishes and is acked rather than half-done and redelivered.
+	workCtx := context.WithoutCancel(ctx)
+	sem := make(chan struct{}, c.spec.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil
+		}
+		if err != nil {
+			// Missed heartbeats and similar are reported here and recovered
+			// by the iterator itself.
+			c.log.Warn("consumer fetch", "err", err)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.handle(workCtx, msg)
+		}()
+	}
+}
+
+func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
+	start := time.Now()
+	ctx = c.prop.Extract(ctx, headerCarrier(msg.Headers()))
+	ctx, span := c.tracer.Start(ctx, "process "+c.spec.Durable, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", msg.Subject()),
+			attribute.String("messaging.consumer.group.name", c.spec.Durable),
+			attribute.String("messaging.message.id", msg.Headers().Get(HeaderID)),
+		))
+	defer span.End()
+
+	ctx, cancel := context.WithTimeout(ctx, c.spec.HandleTimeout)
+	defer cancel()
+	err := c.handler(ctx, msg)
+	c.metrics.duration.WithLabelValues(c.spec.Durable).Observe(time.Since(start).Seconds())
+
+	if err == nil {
+		if aerr := msg.DoubleAck(ctx); aerr != nil {
+			// The side effect is done and idempotent; redelivery will find it so.
+			c.log.Warn("ack", "subject", msg.Subject(), "err", aerr)
+		}
+		c.metrics.handled.WithLabelValues(c.spec.Durable, "ack").Inc()
+		return
+	}
+	span.SetStatus(codes.Error, err.Error())
+
+	delivered := uint64(1)
+	if md, merr := msg.Metadata(); merr == nil {
+		delivered = md.NumDelivered
+	}
+	if IsPermanent(err) || delivered >= uint64(c.spec.MaxDeliver) {
+		c.deadLetter(ctx, msg, delivered, err)
+		return
+	}
+	delay := retryDelay(delivered)
+	c.log.Warn("handle failed, will retry", "subject", msg.Subject(), "delivery", delivered, "retry_in", delay, "err", err)
+	if nerr := msg.NakWithDelay(delay); nerr != nil {
+		c.log.Warn("nak", "subject", msg.Subject(), "err", nerr)
+	}
+	c.metrics.handled.WithLabelValues(c.spec.Durable, "nak").Inc()
+}
+
+// deadLetter copies msg to the dead-letter stream with the reason, then
+// terminates it. If the copy cannot be stored the message is nak'ed instead,
+// so it is never dropped unseen.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, delivered uint64, cause error) {
+	md, _ := msg.Metadata()
+	var streamSeq uint64
+	stream := c.spec.Stream
+	if md != nil {
+		streamSeq = md.Sequence.Stream
+		stream = md.Stream
+	}
+	dl := &nats.Msg{Subject: "ams.deadletter." + c.spec.Durable, Data: msg.Data(), Header: nats.Header{}}
+	for k, v := range msg.Headers() {
+		if k == jetstream.MsgIDHeader {
+			continue
+		}
+		dl.Header[k] = v
+	}
+	reason := cause.Error()
+	if len(reason) > 1024 {
+		reason = reason[:1024]
+	}
+	dl.Header.Set(HeaderDeadReason, reason)
+	dl.Header.Set(HeaderDeadStream, stream)
+	dl.Header.Set(HeaderDeadConsumer, c.spec.Durable)
+	dl.Header.Set(HeaderDeadSubject, msg.Subject())
+	dl.Header.Set(HeaderDeadSequence, strconv.FormatUint(streamSeq, 10))
+	dl.Header.Set(HeaderDeadDeliveries, strconv.FormatUint(delivered, 10))
+	dl.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dl:%s:%s:%d", stream, c.spec.Durable, streamSeq))
+	if _, err := c.js.PublishMsg(ctx, dl); err != nil {
+		c.log.Error("dead-letter publish failed; message will be redelivered", "subject", msg.Subject(), "err", err)
+		_ = msg.NakWithDelay(retryDelay(delivered))
+		c.metrics.handled.WithLabelValues(c.spec.Durable, "nak").Inc()
+		return
+	}
+	c.log.Error("message dead-lettered", "subject", msg.Subject(), "stream_seq", streamSeq, "deliveries", delivered, "reason", reason)
+	if err := msg.TermWithReason(reason); err != nil {
+		c.log.Warn("term", "subject", msg.Subject(), "err", err)
+	}
+	c.metrics.handled.WithLabelValues(c.spec.Durable, "term").Inc()
+	c.metrics.deadLettered.WithLabelValues(c.spec.Durable).Inc()
+}
+
+// retryDelay grows with each delivery: 1s, 2s, 4s ... capped at one minute.
+func retryDelay(delivered uint64) time.Duration {
+	delivered = max(1, min(delivered, 7))
+	d := time.Second << (delivered - 1)
+	return min(d, time.Minute)
+}
+
+// Decode unmarshals msg into m after checking that its ce-type names m's
+// type. A mismatch or a body that does not decode is Permanent: no retry can fix it.
+func Decode(msg jetstream.Msg, m proto.Message) error {
+	want := string(m.ProtoReflect().Descriptor().FullName())
+	if got := msg.Headers().Get(HeaderType); got != want {
+		return Permanent(fmt.Errorf("message on %s has type %q, want %q", msg.Subject(), got, want))
+	}
+	if err := proto.Unmarshal(msg.Data(), m); err != nil {
+		return Permanent(fmt.Errorf("decode %s from %s: %w", want, msg.Subject(), err))
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+// Package config loads AMS's single YAML configuration file: ${ENV}
+// expansion for secrets, strict decoding (an unknown key is an error, since a
+// misspelt key silently ignored is a misconfigured production system), defaults,
+// and validation whose errors name the file, the key and the fix.
+//
+// The whole file's schema lives here, in one reviewed place, so every binary
+// (the all-in-one and each service) decodes it strictly and the same way.
+// Services validate the parts only they understand (rule syntax, source types)
+// in their own New.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is the whole configuration file.
+type File struct {
+	Server     Server     `yaml:"server"`
+	NATS       NATS       `yaml:"nats"`
+	Telemetry  Telemetry  `yaml:"telemetry"`
+	Ingest     Ingest     `yaml:"ingest"`
+	Classifier Classifier `yaml:"classifier"`
+	Executor   Executor   `yaml:"executor"`
+	Ticketing  Ticketing  `yaml:"ticketing"`
+	Escalation Escalation `yaml:"escalation"`
+	Tenants    []Tenant   `yaml:"tenants"`
+}
+
+// Server is the process's listeners.
+type Server struct {
+	// HTTPListenAddress serves webhooks, /healthz, /readyz and /metrics.
+	HTTPListenAddress string `yaml:"http_listen_address"`
+	// GRPCListenAddress serves the admin API.
+	GRPCListenAddress string `yaml:"grpc_listen_address"`
+	// ShutdownTimeout bounds how long in-flight work may take to finish on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// NATS says where the event bus is.
+type NATS struct {
+	// URL of an external NATS JetStream cluster. Empty when Embedded is enabled.
+	URL string `yaml:"url"`
+	// CredentialsFile is a NATS .creds file for the external cluster.
+	CredentialsFile string `yaml:"credentials_file"`
+	// Replicas for the streams and KV buckets AMS creates: 1 for a single
+	// server, 3 for a production cluster.
+	Replicas int `yaml:"replicas"`
+	// Embedded runs a JetStream server inside the process (all-in-one).
+	Embedded Embedded `yaml:"embedded"`
+}
+
+// Embedded configures the in-process JetStream server.
+type Embedded struct {
+	Enabled bool `yaml:"enabled"`
+	// DataDir holds the file store; it survives restarts.
+	DataDir string `yaml:"data_dir"`
+	// Listen optionally exposes the server (host:port) to NATS tools; empty keeps it in-process only.
+	Listen string `yaml:"listen"`
+	// SyncInterval is how often the file store is fsynced: "always" (every
+	// write, so an acknowledged alert survives power loss) or a duration.
+	SyncInterval string `yaml:"sync_interval"`
+}
+
+// Telemetry configures logs and traces.
+type Telemetry struct {
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+	// OTLPEndpoint (host:port) receives traces over OTLP/gRPC; empty disables export
+	// (trace context is still propagated across every hop).
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// OTLPInsecure sends traces without TLS.
+	OTLPInsecure bool `yaml:"otlp_insecure"`
+}
+
+// Ingest configures the webhook receiver.
+type Ingest struct {
+	// MaxBodyBytes caps a request body; larger bodies get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// DuplicateWindow is how long the ALERTS stream remembers message ids, so
+	// a re-sent notification within it is stored once.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// PublishTimeout bounds the wait for JetStream to store an alert before answering 503.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+}
+
+// Consumer tunes a service's durable consumers.
+type Consumer struct {
+	// Workers is how many messages one replica handles at once.
+	Workers int `yaml:"workers"`
+	// AckWait is how long the server waits for an ack before redelivering.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// MaxDeliver is how many deliveries a message gets before it is dead-lettered.
+	MaxDeliver int `yaml:"max_deliver"`
+}
+
+// Classifier configures incident grouping.
+type Classifier struct {
+	Consumer Consumer `yaml:"consumer"`
+}
+
+// Executor configures runbook execution.
+type Executor struct {
+	Consumer Consumer `yaml:"consumer"`
+}
+
+// Ticketing configures the ticket store.
+type Ticketing struct {
+	Consumer Consumer `yaml:"consumer"`
+}
+
+// Escalation configures paging decisions.
+type Escalation struct {
+	Consumer Consumer `yaml:"consumer"`
+}
+
+// Tenant is one customer of the MSP.
+type Tenant struct {
+	// ID is the tenant's stable key; it appears in NATS subjects, so it is
+	// lowercase letters, digits and dashes.
+	ID           string        `yaml:"id"`
+	Name         string        `yaml:"name"`
+	Integrations []Integration `yaml:"integrations"`
+}
+
+// Integration is one configured inbound endpoint: a source type and the
+// credentials that prove a request belongs to this tenant.
+type Integration struct {
+	// Name is unique across tenants; it is the {integration} in /v1/webhooks/{integration}.
+	Name string `yaml:"name"`
+	// Source is the payload format, e.g. alertmanager or generic.
+	Source string `yaml:"source"`
+	// Tokens are the accepted bearer tokens; more than one during rotation.
+	Tokens []string `yaml:"tokens"`
+}
+
+// Load reads, expands and decodes the file at path, applies defaults and
+// validates it. Errors start with the path.
+func Load(path string) (*File, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	f, err := Parse(raw, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse decodes a configuration document, expanding ${ENV} references with lookup.
+func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
+	text, err := expandEnv(string(raw), lookup)
+	if err != nil {
+		return nil, err
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(text)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	f.applyDefaults()
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// Default returns a configuration with every default applied and no tenants.
+func Default() *File {
+	var f File
+	f.applyDefaults()
+	return &f
+}
+
+func (f *File) applyDefaults() {
+	setDefault(&f.Server.HTTPListenAddress, "127.0.0.1:8080")
+	setDefault(&f.Server.GRPCListenAddress, "127.0.0.1:9090")
+	setDefault(&f.Server.ShutdownTimeout, 30*time.Second)
+	setDefault(&f.NATS.Replicas, 1)
+	setDefault(&f.NATS.Embedded.DataDir, "data/nats")
+	setDefault(&f.NATS.Embedded.SyncInterval, "always")
+	setDefault(&f.Telemetry.LogLevel, "info")
+	setDefault(&f.Telemetry.LogFormat, "text")
+	setDefault(&f.Ingest.MaxBodyBytes, 1<<20)
+	setDefault(&f.Ingest.DuplicateWindow, 10*time.Minute)
+	setDefault(&f.Ingest.PublishTimeout, 5*time.Second)
+	for _, c := range []*Consumer{&f.Classifier.Consumer, &f.Executor.Consumer, &f.Ticketing.Consumer, &f.Escalation.Consumer} {
+		setDefault(&c.Workers, 8)
+		setDefault(&c.AckWait, 30*time.Second)
+		setDefault(&c.MaxDeliver, 10)
+	}
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}

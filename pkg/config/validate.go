@@ -1,0 +1,136 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var (
+	tenantIDPattern        = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	integrationNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
+)
+
+// Validate checks the whole file and returns every problem at once, each
+// naming the key, what is wrong and how to fix it.
+func (f *File) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	checkAddr := func(key, addr string) {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port (e.g. 127.0.0.1:8080)", addr)
+		}
+	}
+	checkAddr("server.http_listen_address", f.Server.HTTPListenAddress)
+	checkAddr("server.grpc_listen_address", f.Server.GRPCListenAddress)
+	if f.Server.ShutdownTimeout < 0 {
+		bad("server.shutdown_timeout", "must not be negative")
+	}
+
+	switch {
+	case f.NATS.Embedded.Enabled && f.NATS.URL != "":
+		bad("nats", "set either nats.url (external cluster) or nats.embedded.enabled, not both")
+	case !f.NATS.Embedded.Enabled && f.NATS.URL == "":
+		bad("nats", "no event bus: set nats.url to your NATS cluster, or nats.embedded.enabled: true for the all-in-one")
+	}
+	if f.NATS.Embedded.Listen != "" {
+		checkAddr("nats.embedded.listen", f.NATS.Embedded.Listen)
+	}
+	if si := f.NATS.Embedded.SyncInterval; si != "always" {
+		if d, err := time.ParseDuration(si); err != nil || d <= 0 {
+			bad("nats.embedded.sync_interval", "%q is not \"always\" or a positive duration such as 1s", si)
+		}
+	}
+	if f.NATS.Replicas != 1 && f.NATS.Replicas != 3 && f.NATS.Replicas != 5 {
+		bad("nats.replicas", "%d is not 1, 3 or 5", f.NATS.Replicas)
+	}
+	if f.NATS.Embedded.Enabled && f.NATS.Replicas != 1 {
+		bad("nats.replicas", "the embedded server is a single node: use 1")
+	}
+
+	switch f.Telemetry.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("telemetry.log_level", "%q is not one of debug, info, warn, error", f.Telemetry.LogLevel)
+	}
+	switch f.Telemetry.LogFormat {
+	case "text", "json":
+	default:
+		bad("telemetry.log_format", "%q is not text or json", f.Telemetry.LogFormat)
+	}
+
+	if f.Ingest.MaxBodyBytes < 1024 {
+		bad("ingest.max_body_bytes", "%d is too small: use at least 1024", f.Ingest.MaxBodyBytes)
+	}
+	if f.Ingest.PublishTimeout <= 0 {
+		bad("ingest.publish_timeout", "must be positive, e.g. 5s")
+	}
+	if f.Ingest.DuplicateWindow <= 0 {
+		bad("ingest.duplicate_window", "must be positive, e.g. 10m")
+	}
+	for name, c := range map[string]Consumer{
+		"classifier": f.Classifier.Consumer, "executor": f.Executor.Consumer,
+		"ticketing": f.Ticketing.Consumer, "escalation": f.Escalation.Consumer,
+	} {
+		if c.Workers < 1 || c.Workers > 1024 {
+			bad(name+".consumer.workers", "%d is not between 1 and 1024", c.Workers)
+		}
+		if c.AckWait < 1e9 {
+			bad(name+".consumer.ack_wait", "%s is too short: use at least 1s", c.AckWait)
+		}
+		if c.MaxDeliver < 2 {
+			bad(name+".consumer.max_deliver", "%d leaves no retry: use at least 2", c.MaxDeliver)
+		}
+	}
+
+	tenants := map[string]int{}
+	integrations := map[string]string{}
+	for i, t := range f.Tenants {
+		key := fmt.Sprintf("tenants[%d]", i)
+		if !tenantIDPattern.MatchString(t.ID) {
+			bad(key+".id", "%q must be lowercase letters, digits and dashes, starting with a letter or digit (it is part of NATS subjects)", t.ID)
+		}
+		if j, dup := tenants[t.ID]; dup {
+			bad(key+".id", "%q is already used by tenants[%d]", t.ID, j)
+		}
+		tenants[t.ID] = i
+		for j, in := range t.Integrations {
+			ikey := fmt.Sprintf("%s.integrations[%d]", key, j)
+			if !integrationNamePattern.MatchString(in.Name) {
+				bad(ikey+".name", "%q must be lowercase letters, digits, '.', '_' or '-' (it is part of the webhook URL)", in.Name)
+			}
+			if other, dup := integrations[in.Name]; dup {
+				bad(ikey+".name", "%q is already used by %s: integration names are unique across tenants", in.Name, other)
+			}
+			integrations[in.Name] = ikey
+			if strings.TrimSpace(in.Source) == "" {
+				bad(ikey+".source", "missing: say which payload format this integration receives, e.g. alertmanager or generic")
+			}
+			if len(in.Tokens) == 0 {
+				bad(ikey+".tokens", "missing: give at least one bearer token (use ${ENV} to keep it out of the file)")
+			}
+			for k, tok := range in.Tokens {
+				if len(tok) < 8 {
+					bad(fmt.Sprintf("%s.tokens[%d]", ikey, k), "too short (%d characters): use at least 8", len(tok))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Tenant returns the tenant with id, or false.
+func (f *File) Tenant(id string) (Tenant, bool) {
+	for _, t := range f.Tenants {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return Tenant{}, false
+}
