@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,6 +82,7 @@ type Consumer struct {
 	metrics *Metrics
 	tracer  trace.Tracer
 	prop    propagation.TextMapPropagator
+	running atomic.Bool
 }
 
 // NewConsumer validates spec. Nothing starts until Run.
@@ -99,18 +101,31 @@ func NewConsumer(js jetstream.JetStream, spec ConsumerSpec, h Handler, log *slog
 	}, nil
 }
 
+// Ready reports whether the consumer is fetching messages.
+func (c *Consumer) Ready() error {
+	if !c.running.Load() {
+		return fmt.Errorf("consumer %s not running", c.spec.Durable)
+	}
+	return nil
+}
+
 // Run creates or updates the durable consumer and handles messages until ctx
 // ends. Then it stops fetching, lets in-flight and already-buffered messages
 // finish (each bounded by HandleTimeout), and returns nil.
+//
+// The stream belongs to another service, which in distributed mode may start
+// later: Run waits for it rather than failing the process.
 func (c *Consumer) Run(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.spec.Stream, c.spec.config())
-	if err != nil {
-		return fmt.Errorf("ensure consumer %s on %s: %w", c.spec.Durable, c.spec.Stream, err)
+	cons, err := c.ensure(ctx)
+	if err != nil || cons == nil {
+		return err
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(c.spec.Workers * 2))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.spec.Durable, err)
 	}
+	c.running.Store(true)
+	defer c.running.Store(false)
 	stopped := make(chan struct{})
 	defer close(stopped)
 	go func() {
@@ -145,6 +160,31 @@ func (c *Consumer) Run(ctx context.Context) error {
 			defer func() { <-sem; wg.Done() }()
 			c.handle(workCtx, msg)
 		}()
+	}
+}
+
+// ensure creates the durable consumer, waiting for its stream to exist. It
+// returns nil, nil when ctx ends first.
+func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
+	wait := 200 * time.Millisecond
+	for {
+		cons, err := c.js.CreateOrUpdateConsumer(ctx, c.spec.Stream, c.spec.config())
+		if err == nil {
+			return cons, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			if ctx.Err() != nil {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.spec.Durable, c.spec.Stream, err)
+		}
+		c.log.Info("waiting for stream", "stream", c.spec.Stream)
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
 	}
 }
 

@@ -1,0 +1,61 @@
+# AMS — every target works on a machine that has only Go: tools are pinned
+# and fetched with `go run tool@version`.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO        ?= go
+BUF       := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
+GOLANGCI  := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+# Every module of the workspace; there is no module at the root.
+MODULES   := $(shell $(GO) list -f '{{.Dir}}' -m)
+CONFIG    ?= deploy/examples/ams.yaml
+BINARIES  := ams amsctl ingest classifier executor ticketing escalation
+BENCHTIME ?= 2000x
+
+.PHONY: all build run test test-go check-generated generate lint bench tidy clean help
+all: build
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## build bin/ams, bin/amsctl and one binary per service
+	@mkdir -p bin
+	$(GO) build -o bin/ ./services/ams/cmd/ams ./services/ams/cmd/amsctl \
+		./services/ingest/cmd/ingest ./services/classifier/cmd/classifier ./services/executor/cmd/executor \
+		./services/ticketing/cmd/ticketing ./services/escalation/cmd/escalation
+
+run: build ## run the all-in-one with embedded JetStream and the example config
+	bin/ams -config.file=$(CONFIG)
+
+test: check-generated test-go ## every module's tests with -race, and generated code up to date
+
+test-go:
+	@for m in $(MODULES); do \
+		echo "== go test -race $${m#$(CURDIR)/}"; \
+		(cd $$m && $(GO) test -race -count=1 ./...) || exit 1; \
+	done
+
+generate: ## regenerate Go code from proto/
+	cd proto && $(BUF) lint && $(BUF) generate
+
+# Regenerates into a temporary folder and compares with what is committed,
+# so stale generated code fails the build.
+check-generated:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd proto && $(BUF) lint && $(BUF) generate -o "$$tmp"); \
+	diff -r --exclude='*.proto' --exclude='*.yaml' --exclude='*.mod' --exclude='*.sum' --exclude='doc.go' \
+		"$$tmp/ams" proto/ams || { echo "generated code in proto/ is stale: run 'make generate' and commit"; exit 1; }
+	@echo "generated code is up to date"
+
+lint: ## buf lint and golangci-lint on every module
+	cd proto && $(BUF) lint
+	@for m in $(MODULES); do echo "== golangci-lint $${m#$(CURDIR)/}"; (cd $$m && $(GOLANGCI) run ./...) || exit 1; done
+
+bench: ## run the benchmarks and print their figures
+	cd services/ams && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./app/
+
+tidy: ## go mod tidy in every module
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
+
+clean: ## remove binaries and the example data folder
+	rm -rf bin data

@@ -1,0 +1,110 @@
+// Package app is the all-in-one: it runs any set of AMS services in one
+// process (-target=all by default), with the embedded JetStream server when
+// the configuration asks for it, and always serves the admin gRPC API.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc"
+
+	"github.com/amsproject/ams/pkg/config"
+	"github.com/amsproject/ams/pkg/service"
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+	"github.com/amsproject/ams/services/ams/internal/admin"
+	classifier "github.com/amsproject/ams/services/classifier/app"
+	escalation "github.com/amsproject/ams/services/escalation/app"
+	executor "github.com/amsproject/ams/services/executor/app"
+	ingest "github.com/amsproject/ams/services/ingest/app"
+	ticketing "github.com/amsproject/ams/services/ticketing/app"
+)
+
+// Services are the -target values, in pipeline order.
+var services = []string{"ingest", "classifier", "executor", "ticketing", "escalation"}
+
+// ParseTargets turns "all" or a comma list into service names.
+func ParseTargets(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "all" {
+		return slices.Clone(services), nil
+	}
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(services, t) {
+			return nil, fmt.Errorf("-target: %q is not a service (use all, or a comma list of %s)", t, strings.Join(services, ", "))
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// ValidateConfig runs the checks each service makes of its own part of the
+// configuration, beyond what config.Load already checked.
+func ValidateConfig(cfg *config.File) error {
+	return errors.Join(ingest.ValidateConfig(cfg))
+}
+
+// New returns the process running targets with cfg. Nothing starts until Run.
+func New(cfg *config.File, targets []string, log *slog.Logger) *service.Process {
+	return &service.Process{
+		Name:   "ams",
+		Config: cfg,
+		Log:    log,
+		Build:  func(deps service.Deps) ([]service.Component, error) { return Components(cfg, targets, deps) },
+	}
+}
+
+// Components builds the selected services and the admin API.
+func Components(cfg *config.File, targets []string, deps service.Deps) ([]service.Component, error) {
+	var comps []service.Component
+	for _, t := range targets {
+		d := deps
+		d.Log = deps.Log.With("service", t)
+		c := service.Component{Name: t}
+		var err error
+		switch t {
+		case "ingest":
+			var in *ingest.Ingest
+			in, err = ingest.New(cfg, d)
+			if in != nil {
+				c.Runnable, c.Routes = in, in.Register
+			}
+		case "classifier":
+			c.Runnable, err = newRunnable(classifier.New(cfg, d))
+		case "executor":
+			c.Runnable, err = newRunnable(executor.New(cfg, d))
+		case "ticketing":
+			c.Runnable, err = newRunnable(ticketing.New(cfg, d))
+		case "escalation":
+			c.Runnable, err = newRunnable(escalation.New(cfg, d))
+		default:
+			err = fmt.Errorf("unknown target %q", t)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+		comps = append(comps, c)
+	}
+	adm := admin.New(deps.JS)
+	comps = append(comps, service.Component{
+		Name:     "admin",
+		Runnable: service.Idle{},
+		GRPC:     func(s *grpc.Server) { amsv1.RegisterAdminServiceServer(s, adm) },
+	})
+	return comps, nil
+}
+
+// newRunnable adapts a typed New result to the Runnable interface without
+// turning a nil pointer into a non-nil interface.
+func newRunnable[T service.Runnable](r T, err error) (service.Runnable, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -1,0 +1,91 @@
+// Package decide holds escalation's decisions for one incident as a small
+// state that events from INCIDENTS and ACTIONS update in any order: page a
+// human when automation did not resolve an open incident, and record the
+// resolution when the incident resolves. Pure functions, no I/O.
+package decide
+
+import (
+	"time"
+
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+)
+
+// State is what escalation knows and has decided about one incident.
+type State struct {
+	Tenant     string    `json:"tenant"`
+	IncidentID string    `json:"incident_id"`
+	Title      string    `json:"title,omitempty"`
+	Resolved   bool      `json:"resolved,omitempty"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	// Outcome of automation, once known (an amsv1.ActionOutcome name).
+	Outcome       string    `json:"outcome,omitempty"`
+	OutcomeReason string    `json:"outcome_reason,omitempty"`
+	Escalated     bool      `json:"escalated,omitempty"`
+	EscalatedAt   time.Time `json:"escalated_at,omitzero"`
+}
+
+// OnIncident folds an incident snapshot into s and reports whether s changed.
+func (s *State) OnIncident(inc *amsv1.Incident) bool {
+	changed := false
+	if s.Title == "" && inc.GetTitle() != "" {
+		s.Title, changed = inc.GetTitle(), true
+	}
+	if inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED && !s.Resolved {
+		s.Resolved, changed = true, true
+		s.ResolvedAt = inc.GetResolvedAt().AsTime()
+	}
+	return changed
+}
+
+// OnAction folds an action result into s and decides whether to escalate:
+// automation that did not resolve an incident still open needs a human.
+func (s *State) OnAction(res *amsv1.ActionResult, now time.Time) bool {
+	if s.Outcome != "" {
+		return false
+	}
+	s.Outcome = res.GetOutcome().String()
+	s.OutcomeReason = res.GetReason()
+	if !s.Resolved && res.GetOutcome() != amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED {
+		s.Escalated, s.EscalatedAt = true, now
+	}
+	return true
+}
+
+// Events are the escalation events s implies. Each has a fixed id per
+// incident and decision, so announcing them again stores nothing new.
+func (s *State) Events() []*amsv1.EscalationEvent {
+	var out []*amsv1.EscalationEvent
+	if s.Escalated {
+		out = append(out, &amsv1.EscalationEvent{
+			Id:         "esc-" + s.IncidentID + "-escalate",
+			Tenant:     s.Tenant,
+			IncidentId: s.IncidentID,
+			Decision:   amsv1.EscalationDecision_ESCALATION_DECISION_ESCALATE,
+			Reason:     "automation did not resolve the incident (" + s.Outcome + ": " + s.OutcomeReason + ")",
+			Level:      1,
+			Target:     "on-call",
+		})
+	}
+	if s.Resolved {
+		reason := "incident resolved before anyone was paged"
+		if s.Escalated {
+			reason = "incident resolved; the page is resolved too"
+		}
+		out = append(out, &amsv1.EscalationEvent{
+			Id:         "esc-" + s.IncidentID + "-resolved",
+			Tenant:     s.Tenant,
+			IncidentId: s.IncidentID,
+			Decision:   amsv1.EscalationDecision_ESCALATION_DECISION_RESOLVED,
+			Reason:     reason,
+		})
+	}
+	return out
+}
+
+// EventName is the <event> token of the escalation subject.
+func EventName(d amsv1.EscalationDecision) string {
+	if d == amsv1.EscalationDecision_ESCALATION_DECISION_RESOLVED {
+		return "resolved"
+	}
+	return "escalated"
+}

@@ -1,0 +1,150 @@
+// Package ticket is the built-in ticket store's domain logic: one ticket per
+// incident, written from incident snapshots and action results that may
+// arrive in any order and more than once. Every function is pure.
+package ticket
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+)
+
+// ID is the ticket id of an incident: derived, so there is exactly one.
+func ID(incidentID string) string {
+	return "tkt-" + strings.TrimPrefix(incidentID, "inc-")
+}
+
+// FromIncident applies an incident snapshot to the ticket t (nil when there is
+// none yet). It returns the new ticket, or nil when the snapshot is not newer
+// than what the ticket already shows.
+func FromIncident(t *amsv1.Ticket, inc *amsv1.Incident, now time.Time) *amsv1.Ticket {
+	ts := timestamppb.New(now)
+	if t == nil {
+		t = &amsv1.Ticket{
+			Id:         ID(inc.GetId()),
+			Tenant:     inc.GetTenant(),
+			IncidentId: inc.GetId(),
+			Status:     amsv1.TicketStatus_TICKET_STATUS_OPEN,
+			CreatedAt:  ts,
+		}
+		t.Entries = append(t.Entries, entry(ts, "incident", openedText(inc)))
+	} else {
+		if inc.GetVersion() <= t.GetIncidentVersion() {
+			return nil
+		}
+		t = proto.Clone(t).(*amsv1.Ticket)
+		if inc.GetState() != amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
+			t.Entries = append(t.Entries, entry(ts, "incident", updatedText(inc)))
+		}
+	}
+	t.Title = inc.GetTitle()
+	t.Priority = inc.GetPriority()
+	t.IncidentVersion = inc.GetVersion()
+	t.UpdatedAt = ts
+	if inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED && t.GetStatus() != amsv1.TicketStatus_TICKET_STATUS_CLOSED {
+		t.Entries = append(t.Entries, entry(ts, "incident", fmt.Sprintf("Incident resolved at %s: every alert cleared. Ticket closed.", stamp(inc.GetResolvedAt()))))
+		t.Status = amsv1.TicketStatus_TICKET_STATUS_CLOSED
+		t.ClosedAt = ts
+	}
+	return t
+}
+
+// AddAction writes an action result into t. It returns nil when the result is
+// already in the ticket.
+func AddAction(t *amsv1.Ticket, res *amsv1.ActionResult, now time.Time) *amsv1.Ticket {
+	if slices.Contains(t.GetActionIds(), res.GetId()) {
+		return nil
+	}
+	t = proto.Clone(t).(*amsv1.Ticket)
+	ts := timestamppb.New(now)
+	t.ActionIds = append(t.ActionIds, res.GetId())
+	t.Entries = append(t.Entries, entry(ts, "action", actionText(res)))
+	t.UpdatedAt = ts
+	return t
+}
+
+// EventType is the event that announces t's current state.
+func EventType(t *amsv1.Ticket) amsv1.TicketEventType {
+	switch {
+	case t.GetStatus() == amsv1.TicketStatus_TICKET_STATUS_CLOSED:
+		return amsv1.TicketEventType_TICKET_EVENT_TYPE_CLOSED
+	case len(t.GetEntries()) == 1:
+		return amsv1.TicketEventType_TICKET_EVENT_TYPE_CREATED
+	default:
+		return amsv1.TicketEventType_TICKET_EVENT_TYPE_UPDATED
+	}
+}
+
+// EventName is the <event> token of the ticket subject.
+func EventName(t amsv1.TicketEventType) string {
+	switch t {
+	case amsv1.TicketEventType_TICKET_EVENT_TYPE_CREATED:
+		return "created"
+	case amsv1.TicketEventType_TICKET_EVENT_TYPE_CLOSED:
+		return "closed"
+	default:
+		return "updated"
+	}
+}
+
+func entry(ts *timestamppb.Timestamp, kind, text string) *amsv1.TicketEntry {
+	return &amsv1.TicketEntry{Time: ts, Kind: kind, Text: text}
+}
+
+func openedText(inc *amsv1.Incident) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Incident %s opened: %s.\nPriority %s, severity %s.", inc.GetId(), inc.GetTitle(),
+		short(inc.GetPriority().String(), "PRIORITY_"), strings.ToLower(short(inc.GetSeverity().String(), "SEVERITY_")))
+	if r := inc.GetResource(); r != nil {
+		for _, kv := range [][2]string{{"host", r.GetHost()}, {"instance", r.GetInstanceId()}, {"account", r.GetAccount()}, {"region", r.GetRegion()}, {"service", r.GetService()}} {
+			if kv[1] != "" {
+				fmt.Fprintf(&b, "\n%s: %s", kv[0], kv[1])
+			}
+		}
+	}
+	fmt.Fprintf(&b, "\nFirst alert received %s.", stamp(inc.GetFirstReceivedAt()))
+	return b.String()
+}
+
+func updatedText(inc *amsv1.Incident) string {
+	var parts []string
+	for _, a := range inc.GetAlerts() {
+		parts = append(parts, fmt.Sprintf("%s is %s", a.GetSummary(), strings.ToLower(short(a.GetStatus().String(), "ALERT_STATUS_"))))
+	}
+	return fmt.Sprintf("Incident updated (%d notifications so far): %s.", inc.GetAlertCount(), strings.Join(parts, "; "))
+}
+
+func actionText(res *amsv1.ActionResult) string {
+	var b strings.Builder
+	outcome := strings.ToLower(strings.ReplaceAll(short(res.GetOutcome().String(), "ACTION_OUTCOME_"), "_", " "))
+	fmt.Fprintf(&b, "Automation: %s", outcome)
+	if res.GetRunbook() != "" {
+		fmt.Fprintf(&b, " (runbook %s)", res.GetRunbook())
+	}
+	if res.GetReason() != "" {
+		fmt.Fprintf(&b, ": %s", res.GetReason())
+	}
+	b.WriteString(".")
+	for _, s := range res.GetSteps() {
+		fmt.Fprintf(&b, "\n- %s [%s] %s", s.GetName(), s.GetKind(), s.GetStatus())
+		if s.GetOutput() != "" {
+			fmt.Fprintf(&b, "\n%s", s.GetOutput())
+		}
+	}
+	return b.String()
+}
+
+func short(s, prefix string) string { return strings.TrimPrefix(s, prefix) }
+
+func stamp(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "at an unknown time"
+	}
+	return ts.AsTime().UTC().Format(time.RFC3339)
+}
