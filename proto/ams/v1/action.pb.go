@@ -183,16 +183,19 @@ func (x *StepResult) GetDuration() *durationpb.Duration {
 // ActionResult is published by the executor on ams.action.<event>.<tenant>
 // (event: completed) when it has finished with an incident.
 type ActionResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	IncidentId    string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
-	Runbook       string                 `protobuf:"bytes,4,opt,name=runbook,proto3" json:"runbook,omitempty"`
-	Outcome       ActionOutcome          `protobuf:"varint,5,opt,name=outcome,proto3,enum=ams.v1.ActionOutcome" json:"outcome,omitempty"`
-	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	Steps         []*StepResult          `protobuf:"bytes,7,rep,name=steps,proto3" json:"steps,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Tenant     string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	IncidentId string                 `protobuf:"bytes,3,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	Runbook    string                 `protobuf:"bytes,4,opt,name=runbook,proto3" json:"runbook,omitempty"`
+	Outcome    ActionOutcome          `protobuf:"varint,5,opt,name=outcome,proto3,enum=ams.v1.ActionOutcome" json:"outcome,omitempty"`
+	Reason     string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Steps      []*StepResult          `protobuf:"bytes,7,rep,name=steps,proto3" json:"steps,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// The incident as the executor saw it, so consumers that see the result
+	// before the incident event (ticketing) need not wait for it.
+	Incident      *Incident `protobuf:"bytes,10,opt,name=incident,proto3" json:"incident,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,11 +293,18 @@ func (x *ActionResult) GetFinishedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ActionResult) GetIncident() *Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
 var File_ams_v1_action_proto protoreflect.FileDescriptor
 
 const file_ams_v1_action_proto_rawDesc = "" +
 	"\n" +
-	"\x13ams/v1/action.proto\x12\x06ams.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x01\n" +
+	"\x13ams/v1/action.proto\x12\x06ams.v1\x1a\x15ams/v1/incident.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x01\n" +
 	"\n" +
 	"StepResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -304,7 +314,7 @@ const file_ams_v1_action_proto_rawDesc = "" +
 	"\x06output\x18\x05 \x01(\tR\x06output\x129\n" +
 	"\n" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
-	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xdc\x02\n" +
+	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\"\x8a\x03\n" +
 	"\fActionResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1f\n" +
@@ -317,7 +327,9 @@ const file_ams_v1_action_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt*\xe7\x01\n" +
+	"finishedAt\x12,\n" +
+	"\bincident\x18\n" +
+	" \x01(\v2\x10.ams.v1.IncidentR\bincident*\xe7\x01\n" +
 	"\rActionOutcome\x12\x1e\n" +
 	"\x1aACTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ACTION_OUTCOME_NO_RUNBOOK\x10\x01\x12\x1b\n" +
@@ -347,6 +359,7 @@ var file_ams_v1_action_proto_goTypes = []any{
 	(*ActionResult)(nil),          // 2: ams.v1.ActionResult
 	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 4: google.protobuf.Duration
+	(*Incident)(nil),              // 5: ams.v1.Incident
 }
 var file_ams_v1_action_proto_depIdxs = []int32{
 	3, // 0: ams.v1.StepResult.started_at:type_name -> google.protobuf.Timestamp
@@ -355,11 +368,12 @@ var file_ams_v1_action_proto_depIdxs = []int32{
 	1, // 3: ams.v1.ActionResult.steps:type_name -> ams.v1.StepResult
 	3, // 4: ams.v1.ActionResult.started_at:type_name -> google.protobuf.Timestamp
 	3, // 5: ams.v1.ActionResult.finished_at:type_name -> google.protobuf.Timestamp
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5, // 6: ams.v1.ActionResult.incident:type_name -> ams.v1.Incident
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_ams_v1_action_proto_init() }
@@ -367,6 +381,7 @@ func file_ams_v1_action_proto_init() {
 	if File_ams_v1_action_proto != nil {
 		return
 	}
+	file_ams_v1_incident_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -120,5 +120,6 @@ func (e *Executor) run(inc *amsv1.Incident) *amsv1.ActionResult {
 		Reason:     "no runbook applies to this incident",
 		StartedAt:  now,
 		FinishedAt: now,
+		Incident:   inc,
 	}
 }

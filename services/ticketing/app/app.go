@@ -130,7 +130,8 @@ type writer struct {
 	written *prometheus.CounterVec
 }
 
-// errNoTicket is transient: the action result overtook its incident event.
+// errNoTicket is transient: the action result overtook its incident event
+// and carries no incident snapshot to open the ticket from.
 var errNoTicket = errors.New("no ticket yet for this incident; retrying after the incident event")
 
 func (w *writer) onIncident(ctx context.Context, msg jetstream.Msg) error {
@@ -151,9 +152,17 @@ func (w *writer) onAction(ctx context.Context, msg jetstream.Msg) error {
 	}
 	return w.modify(ctx, res.GetTenant(), ticket.ID(res.GetIncidentId()), func(cur *amsv1.Ticket) (*amsv1.Ticket, error) {
 		if cur == nil {
-			return nil, errNoTicket
+			// The result overtook the incident event: open the ticket from
+			// the snapshot the result carries; the event will find it applied.
+			if res.GetIncident() == nil {
+				return nil, errNoTicket
+			}
+			cur = ticket.FromIncident(nil, res.GetIncident(), w.now())
 		}
-		return ticket.AddAction(cur, &res, w.now()), nil
+		if next := ticket.AddAction(cur, &res, w.now()); next != nil {
+			return next, nil
+		}
+		return nil, nil
 	})
 }
 
