@@ -171,7 +171,7 @@ func (w *writer) onAction(ctx context.Context, msg jetstream.Msg) error {
 // announcing an unchanged ticket again (redelivery) stores nothing new.
 func (w *writer) modify(ctx context.Context, tenant, id string, change func(*amsv1.Ticket) (*amsv1.Ticket, error)) error {
 	var final *amsv1.Ticket
-	var changed bool
+	var changed, created bool
 	err := kvproto.Modify(ctx, w.kv, tenant+"."+id, func(raw []byte) ([]byte, error) {
 		var cur *amsv1.Ticket
 		if raw != nil {
@@ -184,7 +184,7 @@ func (w *writer) modify(ctx context.Context, tenant, id string, change func(*ams
 		if err != nil {
 			return nil, err
 		}
-		final, changed = cur, next != nil
+		final, changed, created = cur, next != nil, cur == nil && next != nil
 		if next == nil {
 			return nil, nil
 		}
@@ -194,7 +194,9 @@ func (w *writer) modify(ctx context.Context, tenant, id string, change func(*ams
 	if err != nil || final == nil {
 		return err
 	}
-	t := ticket.EventType(final)
+	// A redelivery that changes nothing re-announces under the same message
+	// id, so the stream drops it; its event type does not matter then.
+	t := ticket.EventType(final, created)
 	event := ticket.EventName(t)
 	msgID := fmt.Sprintf("ticket:%s:%d", final.GetId(), len(final.GetEntries()))
 	ack, err := w.pub.Publish(ctx, bus.Subject("ticket", event, tenant), msgID, &amsv1.TicketEvent{Type: t, Ticket: final})

@@ -69,13 +69,14 @@ func AddAction(t *amsv1.Ticket, res *amsv1.ActionResult, now time.Time) *amsv1.T
 	return t
 }
 
-// EventType is the event that announces t's current state.
-func EventType(t *amsv1.Ticket) amsv1.TicketEventType {
+// EventType is the event that announces t's current state; created says
+// whether this write created it.
+func EventType(t *amsv1.Ticket, created bool) amsv1.TicketEventType {
 	switch {
+	case created:
+		return amsv1.TicketEventType_TICKET_EVENT_TYPE_CREATED
 	case t.GetStatus() == amsv1.TicketStatus_TICKET_STATUS_CLOSED:
 		return amsv1.TicketEventType_TICKET_EVENT_TYPE_CLOSED
-	case len(t.GetEntries()) == 1:
-		return amsv1.TicketEventType_TICKET_EVENT_TYPE_CREATED
 	default:
 		return amsv1.TicketEventType_TICKET_EVENT_TYPE_UPDATED
 	}
