@@ -25,7 +25,7 @@ type MainOptions struct {
 // Main is the whole main of a single-service binary (the per-service images
 // of the distributed mode): flags, configuration, signals, Run. It returns
 // the exit code: 0 clean, 1 runtime or configuration error, 2 usage.
-func Main(o MainOptions, args []string, stdout, stderr io.Writer) int {
+func Main(ctx context.Context, o MainOptions, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(o.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config.file", "ams.yaml", "path to the YAML configuration file")
@@ -34,6 +34,9 @@ func Main(o MainOptions, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := config.Load(*configFile)
+	if err == nil && cfg.NATS.Embedded.Enabled {
+		err = fmt.Errorf("%s: nats.url: missing: a single-service binary joins a NATS cluster; the embedded server is for the all-in-one ams", *configFile)
+	}
 	if err == nil && o.Validate != nil {
 		if err = o.Validate(cfg); err != nil {
 			err = fmt.Errorf("%s: %w", *configFile, err)
@@ -52,7 +55,7 @@ func Main(o MainOptions, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", o.Name, err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	p := &Process{
 		Name: o.Name, Config: cfg, Log: log.With("service", o.Name),

@@ -45,7 +45,8 @@ type Process struct {
 	Log    *slog.Logger
 	// Build creates the components once the bus is connected.
 	Build func(deps Deps) ([]Component, error)
-	// OnListening, if set, is told the bound addresses (tests listen on port 0).
+	// OnListening, if set, is told the bound addresses (tests listen on port
+	// 0); grpcAddr is nil when no component serves gRPC.
 	OnListening func(httpAddr, grpcAddr net.Addr)
 }
 
@@ -104,13 +105,16 @@ func (p *Process) Run(ctx context.Context) (err error) {
 	})
 	mux := http.NewServeMux()
 	health.Register(mux, reg)
-	gs := grpc.NewServer()
+	var gs *grpc.Server
 	for _, c := range comps {
 		health.AddCheck(c.Name, c.Runnable.Ready)
 		if c.Routes != nil {
 			c.Routes(mux)
 		}
 		if c.GRPC != nil {
+			if gs == nil {
+				gs = grpc.NewServer()
+			}
 			c.GRPC(gs)
 		}
 	}
@@ -119,14 +123,20 @@ func (p *Process) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen http on %s: %w (is another ams running? change server.http_listen_address)", cfg.Server.HTTPListenAddress, err)
 	}
-	grpcLn, err := net.Listen("tcp", cfg.Server.GRPCListenAddress)
-	if err != nil {
-		httpLn.Close()
-		return fmt.Errorf("listen grpc on %s: %w (is another ams running? change server.grpc_listen_address)", cfg.Server.GRPCListenAddress, err)
+	var grpcLn net.Listener
+	var grpcAddr net.Addr
+	if gs != nil {
+		grpcLn, err = net.Listen("tcp", cfg.Server.GRPCListenAddress)
+		if err != nil {
+			httpLn.Close()
+			return fmt.Errorf("listen grpc on %s: %w (is another ams running? change server.grpc_listen_address)", cfg.Server.GRPCListenAddress, err)
+		}
+		grpcAddr = grpcLn.Addr()
+		log.Info("listening", "grpc", grpcAddr.String())
 	}
-	log.Info("listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String())
+	log.Info("listening", "http", httpLn.Addr().String())
 	if p.OnListening != nil {
-		p.OnListening(httpLn.Addr(), grpcLn.Addr())
+		p.OnListening(httpLn.Addr(), grpcAddr)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -136,7 +146,9 @@ func (p *Process) Run(ctx context.Context) (err error) {
 	}()
 	timeout := cfg.Server.ShutdownTimeout
 	g.Go(func() error { return ServeHTTP(gctx, httpLn, mux, timeout, log) })
-	g.Go(func() error { return ServeGRPC(gctx, grpcLn, gs, timeout) })
+	if gs != nil {
+		g.Go(func() error { return ServeGRPC(gctx, grpcLn, gs, timeout) })
+	}
 	for _, c := range comps {
 		g.Go(func() error {
 			if err := c.Runnable.Run(gctx); err != nil {

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/amsproject/ams/pkg/config"
@@ -12,7 +13,7 @@ import (
 )
 
 func main() {
-	os.Exit(service.Main(service.MainOptions{
+	os.Exit(service.Main(context.Background(), service.MainOptions{
 		Name: app.Name,
 		Build: func(cfg *config.File, deps service.Deps) (service.Component, error) {
 			s, err := app.New(cfg, deps)

@@ -1,0 +1,148 @@
+package source
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+)
+
+// maxFingerprint bounds a sender-chosen fingerprint: it becomes part of
+// downstream keys and messages, and no real source needs more.
+const maxFingerprint = 256
+
+// parseStatus reads a status field. An empty status is an error unless
+// fallback is given (the generic format defaults to firing).
+func parseStatus(path, s string, fallback amsv1.AlertStatus) (amsv1.AlertStatus, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "firing":
+		return amsv1.AlertStatus_ALERT_STATUS_FIRING, nil
+	case "resolved":
+		return amsv1.AlertStatus_ALERT_STATUS_RESOLVED, nil
+	case "":
+		if fallback != amsv1.AlertStatus_ALERT_STATUS_UNSPECIFIED {
+			return fallback, nil
+		}
+		return 0, fieldErr(path, "missing: want firing or resolved")
+	default:
+		return 0, fieldErr(path, "%q is not firing or resolved", s)
+	}
+}
+
+// settle applies the rule every source shares: a firing alert whose end time
+// has already passed is over, whatever the status field said (a sender that
+// sets endsAt as an expiry, like Alertmanager's API, relies on this). It
+// returns the status and the end time to record: a firing alert has not
+// ended, so a future end time (an expiry estimate) is dropped.
+func settle(status amsv1.AlertStatus, endsAt, now time.Time) (amsv1.AlertStatus, *timestamppb.Timestamp) {
+	if status == amsv1.AlertStatus_ALERT_STATUS_FIRING && !endsAt.IsZero() && !endsAt.After(now) {
+		status = amsv1.AlertStatus_ALERT_STATUS_RESOLVED
+	}
+	if status == amsv1.AlertStatus_ALERT_STATUS_RESOLVED {
+		return status, timestamp(endsAt)
+	}
+	return status, nil
+}
+
+// parseTime reads an RFC 3339 time. Empty and Go's zero time
+// ("0001-01-01T00:00:00Z", which Alertmanager sends for "no end yet") both
+// mean unset and return the zero time.
+func parseTime(path, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fieldErr(path, "%q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", s)
+	}
+	if t.IsZero() {
+		return time.Time{}, nil
+	}
+	return t.UTC(), nil
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// checkFingerprint validates a fingerprint the sender supplied.
+func checkFingerprint(path, fp string) (string, error) {
+	fp = strings.TrimSpace(fp)
+	if len(fp) > maxFingerprint {
+		return "", fieldErr(path, "%d bytes is too long: use at most %d", len(fp), maxFingerprint)
+	}
+	return fp, nil
+}
+
+// labelsFingerprint is a stable identity for a label set: the same labels in
+// any order give the same value. Names and values are separated by a byte
+// that cannot occur in UTF-8 text, so {a:"b,c"} and {a:"b",c:""} differ.
+func labelsFingerprint(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		parts = append(parts, k, labels[k])
+	}
+	return hashParts(parts...)
+}
+
+// hashParts returns the first 16 bytes of SHA-256 over parts, hex encoded:
+// short enough to read in a ticket, long enough never to collide by chance.
+func hashParts(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0xff})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// hostFromInstance turns a Prometheus instance label into a host name:
+// "db1:9100" → "db1", "[2001:db8::1]:9100" → "2001:db8::1", and a blackbox
+// target "https://www.example.com/health" → "www.example.com".
+func hostFromInstance(instance string) string {
+	instance = strings.TrimSpace(instance)
+	if u, err := url.Parse(instance); err == nil && u.Scheme != "" && u.Host != "" {
+		return u.Hostname()
+	}
+	if host, port, err := net.SplitHostPort(instance); err == nil {
+		if _, perr := strconv.ParseUint(port, 10, 16); perr == nil {
+			return host
+		}
+	}
+	return instance
+}
+
+// firstNonEmpty returns the first non-blank value of m under keys, trimmed.
+func firstNonEmpty(m map[string]string, keys ...string) string {
+	for _, k := range keys {
+		if v := strings.TrimSpace(m[k]); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// nonEmpty returns m, or nil when it is empty, so an absent and an empty
+// object normalise (and marshal) the same way.
+func nonEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
