@@ -53,7 +53,10 @@ func (s ConsumerSpec) config() jetstream.ConsumerConfig {
 		FilterSubjects: s.FilterSubjects,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        s.AckWait,
-		MaxDeliver:     s.MaxDeliver,
+		// One more than ours: our own count decides when to dead-letter, and if
+		// the dead-letter copy cannot be stored on the last delivery, the nak
+		// still gets a redelivery instead of the server dropping the message.
+		MaxDeliver:     s.MaxDeliver + 1,
 		MaxAckPending:  s.Workers * 4,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}
@@ -200,9 +203,13 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		))
 	defer span.End()
 
-	ctx, cancel := context.WithTimeout(ctx, c.spec.HandleTimeout)
-	defer cancel()
-	err := c.handler(ctx, msg)
+	hctx, cancel := context.WithTimeout(ctx, c.spec.HandleTimeout)
+	err := c.handler(hctx, msg)
+	cancel()
+	// Settle (ack, nak, dead-letter) on a fresh deadline: a handler that ran
+	// out its own time must still be able to dead-letter.
+	ctx, cancelSettle := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelSettle()
 	c.metrics.duration.WithLabelValues(c.spec.Durable).Observe(time.Since(start).Seconds())
 
 	if err == nil {

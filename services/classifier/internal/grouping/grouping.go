@@ -169,7 +169,13 @@ func (g *Grouper) create(ctx context.Context, inc *amsv1.Incident) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("marshal incident %s: %w", inc.GetId(), err)
 	}
-	if _, err := g.incidents.Create(ctx, IncidentKey(inc.GetTenant(), inc.GetId()), data); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	_, err = g.incidents.Create(ctx, IncidentKey(inc.GetTenant(), inc.GetId()), data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		// Another replica (or an earlier delivery) created it from its own
+		// alert: read again and apply this alert to what is stored.
+		return false, nil
+	}
+	if err != nil {
 		return false, fmt.Errorf("create incident %s: %w", inc.GetId(), err)
 	}
 	return true, g.publish(ctx, inc, inc.GetAlerts()[0].GetLastAlertId())
