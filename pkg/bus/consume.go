@@ -56,9 +56,9 @@ func (s ConsumerSpec) config() jetstream.ConsumerConfig {
 		// One more than ours: our own count decides when to dead-letter, and if
 		// the dead-letter copy cannot be stored on the last delivery, the nak
 		// still gets a redelivery instead of the server dropping the message.
-		MaxDeliver:     s.MaxDeliver + 1,
-		MaxAckPending:  s.Workers * 4,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MaxDeliver:    s.MaxDeliver + 1,
+		MaxAckPending: s.Workers * 4,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
 }
 
