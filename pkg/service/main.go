@@ -73,3 +73,15 @@ func Main(ctx context.Context, o MainOptions, args []string, stdout, stderr io.W
 	}
 	return 0
 }
+
+// Build adapts a service's typed New into a component builder, for Main and
+// the all-in-one alike. It never turns a nil service into a non-nil Runnable.
+func Build[T Runnable](name string, newService func(*config.File, Deps) (T, error)) func(*config.File, Deps) (Component, error) {
+	return func(cfg *config.File, deps Deps) (Component, error) {
+		s, err := newService(cfg, deps)
+		if err != nil {
+			return Component{}, err
+		}
+		return Component{Name: name, Runnable: s}, nil
+	}
+}

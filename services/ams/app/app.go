@@ -62,30 +62,22 @@ func New(cfg *config.File, targets []string, log *slog.Logger) *service.Process 
 
 // Components builds the selected services and the admin API.
 func Components(cfg *config.File, targets []string, deps service.Deps) ([]service.Component, error) {
+	builders := map[string]func(*config.File, service.Deps) (service.Component, error){
+		"classifier": service.Build(classifier.Name, classifier.New),
+		"executor":   service.Build(executor.Name, executor.New),
+		"ticketing":  service.Build(ticketing.Name, ticketing.New),
+		"escalation": service.Build(escalation.Name, escalation.New),
+		"ingest":     ingest.Component,
+	}
 	var comps []service.Component
 	for _, t := range targets {
+		build, ok := builders[t]
+		if !ok {
+			return nil, fmt.Errorf("unknown target %q", t)
+		}
 		d := deps
 		d.Log = deps.Log.With("service", t)
-		c := service.Component{Name: t}
-		var err error
-		switch t {
-		case "ingest":
-			var in *ingest.Ingest
-			in, err = ingest.New(cfg, d)
-			if in != nil {
-				c.Runnable, c.Routes = in, in.Register
-			}
-		case "classifier":
-			c.Runnable, err = newRunnable(classifier.New(cfg, d))
-		case "executor":
-			c.Runnable, err = newRunnable(executor.New(cfg, d))
-		case "ticketing":
-			c.Runnable, err = newRunnable(ticketing.New(cfg, d))
-		case "escalation":
-			c.Runnable, err = newRunnable(escalation.New(cfg, d))
-		default:
-			err = fmt.Errorf("unknown target %q", t)
-		}
+		c, err := build(cfg, d)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}
@@ -98,13 +90,4 @@ func Components(cfg *config.File, targets []string, deps service.Deps) ([]servic
 		GRPC:     func(s *grpc.Server) { amsv1.RegisterAdminServiceServer(s, adm) },
 	})
 	return comps, nil
-}
-
-// newRunnable adapts a typed New result to the Runnable interface without
-// turning a nil pointer into a non-nil interface.
-func newRunnable[T service.Runnable](r T, err error) (service.Runnable, error) {
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
 }

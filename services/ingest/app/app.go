@@ -217,3 +217,13 @@ func (i *Ingest) setNotReady(err error) {
 	defer i.mu.Unlock()
 	i.notReady = err
 }
+
+// Component builds ingest as a process component: the service and its
+// webhook routes. The ingest binary and the all-in-one both use it.
+func Component(cfg *config.File, deps service.Deps) (service.Component, error) {
+	in, err := New(cfg, deps)
+	if err != nil {
+		return service.Component{}, err
+	}
+	return service.Component{Name: Name, Runnable: in, Routes: in.Register}, nil
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/service"
 	"github.com/amsproject/ams/services/ingest/app"
 )
@@ -19,12 +18,6 @@ func runArgs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return service.Main(ctx, service.MainOptions{
 		Name:     app.Name,
 		Validate: app.ValidateConfig,
-		Build: func(cfg *config.File, deps service.Deps) (service.Component, error) {
-			in, err := app.New(cfg, deps)
-			if err != nil {
-				return service.Component{}, err
-			}
-			return service.Component{Name: app.Name, Runnable: in, Routes: in.Register}, nil
-		},
+		Build:    app.Component,
 	}, args, stdout, stderr)
 }

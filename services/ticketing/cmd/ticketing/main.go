@@ -7,20 +7,13 @@ import (
 	"context"
 	"os"
 
-	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/service"
 	"github.com/amsproject/ams/services/ticketing/app"
 )
 
 func main() {
 	os.Exit(service.Main(context.Background(), service.MainOptions{
-		Name: app.Name,
-		Build: func(cfg *config.File, deps service.Deps) (service.Component, error) {
-			s, err := app.New(cfg, deps)
-			if err != nil {
-				return service.Component{}, err
-			}
-			return service.Component{Name: app.Name, Runnable: s}, nil
-		},
+		Name:  app.Name,
+		Build: service.Build(app.Name, app.New),
 	}, os.Args[1:], os.Stdout, os.Stderr))
 }
