@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -39,4 +40,23 @@ func (g Group) Ready() error {
 		}
 	}
 	return nil
+}
+
+// Running is a service's consumers once its Run has made them. A service
+// embeds it: Ready says "starting" until Start, then reports the group.
+type Running struct{ g atomic.Pointer[Group] }
+
+// Start records g as the service's consumers and runs them until ctx ends.
+func (r *Running) Start(ctx context.Context, g Group) error {
+	r.g.Store(&g)
+	return g.Run(ctx)
+}
+
+// Ready reports whether every consumer is running.
+func (r *Running) Ready() error {
+	g := r.g.Load()
+	if g == nil {
+		return errors.New("starting")
+	}
+	return g.Ready()
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +28,8 @@ type Classifier struct {
 	cfg     *config.File
 	deps    service.Deps
 	metrics *metrics
-	ready   atomic.Pointer[bus.Consumer]
+	// Running gives Ready: "starting" until Run has made the consumers.
+	bus.Running
 }
 
 type metrics struct {
@@ -63,15 +63,6 @@ func New(cfg *config.File, deps service.Deps) (*Classifier, error) {
 	return &Classifier{cfg: cfg, deps: deps, metrics: newMetrics(deps.Registerer)}, nil
 }
 
-// Ready reports whether the classifier is consuming alerts.
-func (c *Classifier) Ready() error {
-	cons := c.ready.Load()
-	if cons == nil {
-		return errors.New("classifier starting")
-	}
-	return cons.Ready()
-}
-
 // Run creates the classifier's streams and buckets and consumes alerts until ctx ends.
 func (c *Classifier) Run(ctx context.Context) error {
 	groups, incidents, err := ensure(ctx, c.deps.JS, c.deps.Replicas)
@@ -94,8 +85,7 @@ func (c *Classifier) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.ready.Store(cons)
-	return cons.Run(ctx)
+	return c.Start(ctx, bus.Group{cons})
 }
 
 func (c *Classifier) observe(tenant string, change incident.Change, inc *amsv1.Incident) {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,7 +74,8 @@ type Escalation struct {
 	cfg       *config.File
 	deps      service.Deps
 	decisions *prometheus.CounterVec
-	cons      atomic.Pointer[bus.Group]
+	// Running gives Ready: "starting" until Run has made the consumers.
+	bus.Running
 }
 
 // New validates and wires escalation; it starts nothing.
@@ -88,15 +88,6 @@ func New(cfg *config.File, deps service.Deps) (*Escalation, error) {
 	}, []string{"tenant", "decision"})
 	deps.Registerer.MustRegister(decisions)
 	return &Escalation{cfg: cfg, deps: deps, decisions: decisions}, nil
-}
-
-// Ready reports whether both consumers are running.
-func (e *Escalation) Ready() error {
-	cons := e.cons.Load()
-	if cons == nil {
-		return errors.New("escalation starting")
-	}
-	return cons.Ready()
 }
 
 // Run creates the stream and bucket and consumes until ctx ends.
@@ -169,7 +160,5 @@ func (e *Escalation) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	group := bus.Group{incidents, actions}
-	e.cons.Store(&group)
-	return group.Run(ctx)
+	return e.Start(ctx, bus.Group{incidents, actions})
 }

@@ -7,7 +7,6 @@ package app
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -56,7 +55,8 @@ type Executor struct {
 	cfg      *config.File
 	deps     service.Deps
 	outcomes *prometheus.CounterVec
-	cons     atomic.Pointer[bus.Consumer]
+	// Running gives Ready: "starting" until Run has made the consumers.
+	bus.Running
 }
 
 // New validates and wires the executor; it starts nothing.
@@ -69,15 +69,6 @@ func New(cfg *config.File, deps service.Deps) (*Executor, error) {
 	}, []string{"tenant", "outcome"})
 	deps.Registerer.MustRegister(outcomes)
 	return &Executor{cfg: cfg, deps: deps, outcomes: outcomes}, nil
-}
-
-// Ready reports whether the executor is consuming incidents.
-func (e *Executor) Ready() error {
-	cons := e.cons.Load()
-	if cons == nil {
-		return errors.New("executor starting")
-	}
-	return cons.Ready()
 }
 
 // Run creates the ACTIONS stream and handles opened incidents until ctx ends.
@@ -104,8 +95,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.cons.Store(cons)
-	return cons.Run(ctx)
+	return e.Start(ctx, bus.Group{cons})
 }
 
 // run decides what automation does for inc. With no runbooks defined yet

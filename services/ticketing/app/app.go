@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,7 +72,8 @@ type Ticketing struct {
 	cfg     *config.File
 	deps    service.Deps
 	written *prometheus.CounterVec
-	cons    atomic.Pointer[bus.Group]
+	// Running gives Ready: "starting" until Run has made the consumers.
+	bus.Running
 }
 
 // New validates and wires ticketing; it starts nothing.
@@ -86,15 +86,6 @@ func New(cfg *config.File, deps service.Deps) (*Ticketing, error) {
 	}, []string{"tenant", "event"})
 	deps.Registerer.MustRegister(written)
 	return &Ticketing{cfg: cfg, deps: deps, written: written}, nil
-}
-
-// Ready reports whether both consumers are running.
-func (t *Ticketing) Ready() error {
-	cons := t.cons.Load()
-	if cons == nil {
-		return errors.New("ticketing starting")
-	}
-	return cons.Ready()
 }
 
 // Run creates the stream and bucket and consumes until ctx ends.
@@ -117,9 +108,7 @@ func (t *Ticketing) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	group := bus.Group{incidents, actions}
-	t.cons.Store(&group)
-	return group.Run(ctx)
+	return t.Start(ctx, bus.Group{incidents, actions})
 }
 
 // writer applies events to tickets and announces each change.
