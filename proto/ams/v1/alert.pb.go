@@ -29,6 +29,8 @@ const (
 	AlertStatus_ALERT_STATUS_UNSPECIFIED AlertStatus = 0
 	AlertStatus_ALERT_STATUS_FIRING      AlertStatus = 1
 	AlertStatus_ALERT_STATUS_RESOLVED    AlertStatus = 2
+	// Someone is working on it (PagerDuty incident.acknowledged); still open.
+	AlertStatus_ALERT_STATUS_ACKNOWLEDGED AlertStatus = 3
 )
 
 // Enum value maps for AlertStatus.
@@ -37,11 +39,13 @@ var (
 		0: "ALERT_STATUS_UNSPECIFIED",
 		1: "ALERT_STATUS_FIRING",
 		2: "ALERT_STATUS_RESOLVED",
+		3: "ALERT_STATUS_ACKNOWLEDGED",
 	}
 	AlertStatus_value = map[string]int32{
-		"ALERT_STATUS_UNSPECIFIED": 0,
-		"ALERT_STATUS_FIRING":      1,
-		"ALERT_STATUS_RESOLVED":    2,
+		"ALERT_STATUS_UNSPECIFIED":  0,
+		"ALERT_STATUS_FIRING":       1,
+		"ALERT_STATUS_RESOLVED":     2,
+		"ALERT_STATUS_ACKNOWLEDGED": 3,
 	}
 )
 
@@ -103,7 +107,11 @@ type Alert struct {
 	// When ingest accepted the notification.
 	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	// The original request body, kept for audit.
-	RawPayload    []byte `protobuf:"bytes,17,opt,name=raw_payload,json=rawPayload,proto3" json:"raw_payload,omitempty"`
+	RawPayload []byte `protobuf:"bytes,17,opt,name=raw_payload,json=rawPayload,proto3" json:"raw_payload,omitempty"`
+	// Key the sender gives this very notification (PagerDuty X-Webhook-Id,
+	// SNS MessageId), the same on each re-delivery. Empty when the source has
+	// none; ingest then derives its idempotency key from the content.
+	DedupKey      string `protobuf:"bytes,18,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,11 +265,18 @@ func (x *Alert) GetRawPayload() []byte {
 	return nil
 }
 
+func (x *Alert) GetDedupKey() string {
+	if x != nil {
+		return x.DedupKey
+	}
+	return ""
+}
+
 var File_ams_v1_alert_proto protoreflect.FileDescriptor
 
 const file_ams_v1_alert_proto_rawDesc = "" +
 	"\n" +
-	"\x12ams/v1/alert.proto\x12\x06ams.v1\x1a\x13ams/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x06\n" +
+	"\x12ams/v1/alert.proto\x12\x06ams.v1\x1a\x13ams/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x06\n" +
 	"\x05Alert\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12 \n" +
@@ -282,17 +297,19 @@ const file_ams_v1_alert_proto_rawDesc = "" +
 	"\vreceived_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12\x1f\n" +
 	"\vraw_payload\x18\x11 \x01(\fR\n" +
-	"rawPayload\x1a9\n" +
+	"rawPayload\x12\x1b\n" +
+	"\tdedup_key\x18\x12 \x01(\tR\bdedupKey\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
 	"\x10AnnotationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*_\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*~\n" +
 	"\vAlertStatus\x12\x1c\n" +
 	"\x18ALERT_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ALERT_STATUS_FIRING\x10\x01\x12\x19\n" +
-	"\x15ALERT_STATUS_RESOLVED\x10\x02B.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
+	"\x15ALERT_STATUS_RESOLVED\x10\x02\x12\x1d\n" +
+	"\x19ALERT_STATUS_ACKNOWLEDGED\x10\x03B.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
 
 var (
 	file_ams_v1_alert_proto_rawDescOnce sync.Once

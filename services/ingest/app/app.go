@@ -26,7 +26,7 @@ import (
 	"github.com/amsproject/ams/services/ingest/internal/auth"
 	"github.com/amsproject/ams/services/ingest/internal/httpapi"
 	"github.com/amsproject/ams/services/ingest/internal/publish"
-	"github.com/amsproject/ams/services/ingest/internal/source"
+	"github.com/amsproject/ams/services/ingest/internal/sources"
 	"github.com/amsproject/ams/services/ingest/internal/topology"
 )
 
@@ -54,9 +54,9 @@ func ValidateConfig(cfg *config.File) error {
 	var errs []error
 	for i, t := range cfg.Tenants {
 		for j, in := range t.Integrations {
-			if _, ok := source.ForName(in.Source); !ok {
+			if _, ok := sources.ForName(in.Source); !ok {
 				errs = append(errs, fmt.Errorf("tenants[%d].integrations[%d].source: %q is not a supported source (supported: %s)",
-					i, j, in.Source, strings.Join(source.Supported(), ", ")))
+					i, j, in.Source, strings.Join(sources.Supported(), ", ")))
 			}
 		}
 	}
@@ -149,7 +149,7 @@ func integrationsFrom(cfg *config.File) (map[string]*httpapi.Integration, error)
 			if _, dup := out[in.Name]; dup {
 				return nil, fmt.Errorf("tenants[%d].integrations[%d].name: %q is already used: integration names are unique across tenants", ti, ii, in.Name)
 			}
-			p, _ := source.ForName(in.Source) // checked by ValidateConfig
+			p, _ := sources.ForName(in.Source) // checked by ValidateConfig
 			out[in.Name] = &httpapi.Integration{
 				Name:   in.Name,
 				Tenant: t.ID,

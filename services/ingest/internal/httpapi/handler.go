@@ -139,7 +139,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	alerts, err := source.Normalize(in.Parser, body, source.Envelope{
+	alerts, err := source.Normalize(in.Parser, body, r.Header, source.Envelope{
 		Tenant:      in.Tenant,
 		Integration: in.Name,
 		Source:      in.Source,

@@ -23,12 +23,12 @@ func (e *Error) Error() string {
 	return e.Path + ": " + e.Problem
 }
 
-func fieldErr(path, format string, args ...any) *Error {
+func FieldErr(path, format string, args ...any) *Error {
 	return &Error{Path: path, Problem: fmt.Sprintf(format, args...)}
 }
 
 // joinPath appends a JSON field name to a path, e.g. ("alerts[2]", "status").
-func joinPath(path, field string) string {
+func JoinPath(path, field string) string {
 	switch {
 	case path == "":
 		return field
@@ -42,7 +42,7 @@ func joinPath(path, field string) string {
 // decodeBody decodes a whole request body. json.Unmarshal checks the entire
 // document's syntax before decoding anything, so a syntax error is always
 // reported (with its line and column) ahead of any type error.
-func decodeBody(body []byte, v any) error {
+func DecodeBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &Error{Problem: "empty body: expected a JSON object"}
 	}
@@ -55,7 +55,7 @@ func decodeBody(body []byte, v any) error {
 // decodeElement decodes one already-valid JSON value (an entry of alerts[])
 // so that type errors can be reported under that entry's path. strict rejects
 // unknown fields, for AMS's own format where a misspelt field is a mistake.
-func decodeElement(data []byte, path string, v any, strict bool) error {
+func DecodeElement(data []byte, path string, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if strict {
 		dec.DisallowUnknownFields()
@@ -76,7 +76,7 @@ func jsonError(data []byte, path string, err error) error {
 		line, col, pos := position(data, syn.Offset, strings.Contains(syn.Error(), "unexpected end"))
 		return &Error{Path: path, Problem: fmt.Sprintf("invalid JSON at line %d, column %d (byte offset %d): %s", line, col, pos, syn.Error())}
 	case errors.As(err, &typ):
-		p := joinPath(path, typ.Field)
+		p := JoinPath(path, typ.Field)
 		if p == "" {
 			p = "body"
 		}

@@ -15,13 +15,13 @@ import (
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 )
 
-// maxFingerprint bounds a sender-chosen fingerprint: it becomes part of
+// MaxFingerprint bounds a sender-chosen fingerprint: it becomes part of
 // downstream keys and messages, and no real source needs more.
-const maxFingerprint = 256
+const MaxFingerprint = 256
 
 // parseStatus reads a status field. An empty status is an error unless
 // fallback is given (the generic format defaults to firing).
-func parseStatus(path, s string, fallback amsv1.AlertStatus) (amsv1.AlertStatus, error) {
+func ParseStatus(path, s string, fallback amsv1.AlertStatus) (amsv1.AlertStatus, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "firing":
 		return amsv1.AlertStatus_ALERT_STATUS_FIRING, nil
@@ -31,9 +31,9 @@ func parseStatus(path, s string, fallback amsv1.AlertStatus) (amsv1.AlertStatus,
 		if fallback != amsv1.AlertStatus_ALERT_STATUS_UNSPECIFIED {
 			return fallback, nil
 		}
-		return 0, fieldErr(path, "missing: want firing or resolved")
+		return 0, FieldErr(path, "missing: want firing or resolved")
 	default:
-		return 0, fieldErr(path, "%q is not firing or resolved", s)
+		return 0, FieldErr(path, "%q is not firing or resolved", s)
 	}
 }
 
@@ -42,12 +42,12 @@ func parseStatus(path, s string, fallback amsv1.AlertStatus) (amsv1.AlertStatus,
 // sets endsAt as an expiry, like Alertmanager's API, relies on this). It
 // returns the status and the end time to record: a firing alert has not
 // ended, so a future end time (an expiry estimate) is dropped.
-func settle(status amsv1.AlertStatus, endsAt, now time.Time) (amsv1.AlertStatus, *timestamppb.Timestamp) {
+func Settle(status amsv1.AlertStatus, endsAt, now time.Time) (amsv1.AlertStatus, *timestamppb.Timestamp) {
 	if status == amsv1.AlertStatus_ALERT_STATUS_FIRING && !endsAt.IsZero() && !endsAt.After(now) {
 		status = amsv1.AlertStatus_ALERT_STATUS_RESOLVED
 	}
 	if status == amsv1.AlertStatus_ALERT_STATUS_RESOLVED {
-		return status, timestamp(endsAt)
+		return status, Timestamp(endsAt)
 	}
 	return status, nil
 }
@@ -55,13 +55,13 @@ func settle(status amsv1.AlertStatus, endsAt, now time.Time) (amsv1.AlertStatus,
 // parseTime reads an RFC 3339 time. Empty and Go's zero time
 // ("0001-01-01T00:00:00Z", which Alertmanager sends for "no end yet") both
 // mean unset and return the zero time.
-func parseTime(path, s string) (time.Time, error) {
+func ParseTime(path, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fieldErr(path, "%q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", s)
+		return time.Time{}, FieldErr(path, "%q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", s)
 	}
 	if t.IsZero() {
 		return time.Time{}, nil
@@ -69,7 +69,7 @@ func parseTime(path, s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-func timestamp(t time.Time) *timestamppb.Timestamp {
+func Timestamp(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {
 		return nil
 	}
@@ -77,10 +77,10 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 }
 
 // checkFingerprint validates a fingerprint the sender supplied.
-func checkFingerprint(path, fp string) (string, error) {
+func CheckFingerprint(path, fp string) (string, error) {
 	fp = strings.TrimSpace(fp)
-	if len(fp) > maxFingerprint {
-		return "", fieldErr(path, "%d bytes is too long: use at most %d", len(fp), maxFingerprint)
+	if len(fp) > MaxFingerprint {
+		return "", FieldErr(path, "%d bytes is too long: use at most %d", len(fp), MaxFingerprint)
 	}
 	return fp, nil
 }
@@ -88,7 +88,7 @@ func checkFingerprint(path, fp string) (string, error) {
 // labelsFingerprint is a stable identity for a label set: the same labels in
 // any order give the same value. Names and values are separated by a byte
 // that cannot occur in UTF-8 text, so {a:"b,c"} and {a:"b",c:""} differ.
-func labelsFingerprint(labels map[string]string) string {
+func LabelsFingerprint(labels map[string]string) string {
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
@@ -98,12 +98,12 @@ func labelsFingerprint(labels map[string]string) string {
 	for _, k := range keys {
 		parts = append(parts, k, labels[k])
 	}
-	return hashParts(parts...)
+	return HashParts(parts...)
 }
 
 // hashParts returns the first 16 bytes of SHA-256 over parts, hex encoded:
 // short enough to read in a ticket, long enough never to collide by chance.
-func hashParts(parts ...string) string {
+func HashParts(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
 		h.Write([]byte(p))
@@ -115,7 +115,7 @@ func hashParts(parts ...string) string {
 // hostFromInstance turns a Prometheus instance label into a host name:
 // "db1:9100" → "db1", "[2001:db8::1]:9100" → "2001:db8::1", and a blackbox
 // target "https://www.example.com/health" → "www.example.com".
-func hostFromInstance(instance string) string {
+func HostFromInstance(instance string) string {
 	instance = strings.TrimSpace(instance)
 	if u, err := url.Parse(instance); err == nil && u.Scheme != "" && u.Host != "" {
 		return u.Hostname()
@@ -129,7 +129,7 @@ func hostFromInstance(instance string) string {
 }
 
 // firstNonEmpty returns the first non-blank value of m under keys, trimmed.
-func firstNonEmpty(m map[string]string, keys ...string) string {
+func FirstNonEmpty(m map[string]string, keys ...string) string {
 	for _, k := range keys {
 		if v := strings.TrimSpace(m[k]); v != "" {
 			return v
@@ -140,9 +140,25 @@ func firstNonEmpty(m map[string]string, keys ...string) string {
 
 // nonEmpty returns m, or nil when it is empty, so an absent and an empty
 // object normalise (and marshal) the same way.
-func nonEmpty(m map[string]string) map[string]string {
+func NonEmpty(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
 	return m
+}
+
+// ResourceFromLabels reads what an alert is about from conventional
+// Prometheus-style labels (instance, instance_id, account_id, region, job).
+func ResourceFromLabels(labels map[string]string) *amsv1.Resource {
+	r := &amsv1.Resource{
+		Host:       HostFromInstance(FirstNonEmpty(labels, "instance", "host", "hostname")),
+		InstanceId: FirstNonEmpty(labels, "instance_id"),
+		Account:    FirstNonEmpty(labels, "account_id", "account"),
+		Region:     FirstNonEmpty(labels, "region"),
+		Service:    FirstNonEmpty(labels, "job", "service"),
+	}
+	if r.Host == "" && r.InstanceId == "" && r.Account == "" && r.Region == "" && r.Service == "" {
+		return nil
+	}
+	return r
 }

@@ -1,4 +1,6 @@
-package source
+// Package generic parses AMS's own JSON alert format, for tools that can
+// template a webhook body: one alert object or {"alerts": [...]}.
+package generic
 
 import (
 	"encoding/json"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+	"github.com/amsproject/ams/services/ingest/internal/source"
 )
 
 // genericAlert is AMS's own JSON alert, for tools that can template a
@@ -43,21 +46,23 @@ type genericLink struct {
 	Title string `json:"title"`
 }
 
-type genericParser struct{}
+// Parser reads AMS generic JSON alerts.
+type Parser struct{}
 
 // Parse accepts either one alert object or {"alerts":[...]}.
-func (genericParser) Parse(body []byte, now time.Time) ([]*amsv1.Alert, error) {
+func (Parser) Parse(r source.Request) ([]*amsv1.Alert, error) {
+	body, now := r.Body, r.Now
 	var top map[string]json.RawMessage
-	if err := decodeBody(body, &top); err != nil {
+	if err := source.DecodeBody(body, &top); err != nil {
 		return nil, err
 	}
 	if top == nil {
-		return nil, fieldErr("body", "expected an object, got null")
+		return nil, source.FieldErr("body", "expected an object, got null")
 	}
 	batch, isBatch := top["alerts"]
 	if !isBatch {
 		var in genericAlert
-		if err := decodeElement(body, "", &in, true); err != nil {
+		if err := source.DecodeElement(body, "", &in, true); err != nil {
 			return nil, err
 		}
 		a, err := in.normalise("", now)
@@ -75,20 +80,20 @@ func (genericParser) Parse(body []byte, now time.Time) ([]*amsv1.Alert, error) {
 			}
 		}
 		slices.Sort(keys)
-		return nil, fieldErr("body", "unknown field %q: a batch has only \"alerts\"; put alert fields inside each entry", keys[0])
+		return nil, source.FieldErr("body", "unknown field %q: a batch has only \"alerts\"; put alert fields inside each entry", keys[0])
 	}
 	var raws []json.RawMessage
-	if err := decodeElement(batch, "alerts", &raws, false); err != nil {
+	if err := source.DecodeElement(batch, "alerts", &raws, false); err != nil {
 		return nil, err
 	}
 	if len(raws) == 0 {
-		return nil, fieldErr("alerts", "empty: send at least one alert")
+		return nil, source.FieldErr("alerts", "empty: send at least one alert")
 	}
 	out := make([]*amsv1.Alert, 0, len(raws))
 	for i, raw := range raws {
 		path := fmt.Sprintf("alerts[%d]", i)
 		var in genericAlert
-		if err := decodeElement(raw, path, &in, true); err != nil {
+		if err := source.DecodeElement(raw, path, &in, true); err != nil {
 			return nil, err
 		}
 		a, err := in.normalise(path, now)
@@ -101,9 +106,9 @@ func (genericParser) Parse(body []byte, now time.Time) ([]*amsv1.Alert, error) {
 }
 
 func (in *genericAlert) normalise(path string, now time.Time) (*amsv1.Alert, error) {
-	at := func(field string) string { return joinPath(path, field) }
+	at := func(field string) string { return source.JoinPath(path, field) }
 
-	status, err := parseStatus(at("status"), in.Status, amsv1.AlertStatus_ALERT_STATUS_FIRING)
+	status, err := source.ParseStatus(at("status"), in.Status, amsv1.AlertStatus_ALERT_STATUS_FIRING)
 	if err != nil {
 		return nil, err
 	}
@@ -116,18 +121,18 @@ func (in *genericAlert) normalise(path string, now time.Time) (*amsv1.Alert, err
 		summary = strings.TrimSpace(in.Title)
 	}
 	if summary == "" {
-		return nil, fieldErr(at("summary"), "missing: give a one-line summary (or title)")
+		return nil, source.FieldErr(at("summary"), "missing: give a one-line summary (or title)")
 	}
-	startsAt, err := parseTime(at("starts_at"), in.StartsAt)
+	startsAt, err := source.ParseTime(at("starts_at"), in.StartsAt)
 	if err != nil {
 		return nil, err
 	}
-	endsAt, err := parseTime(at("ends_at"), in.EndsAt)
+	endsAt, err := source.ParseTime(at("ends_at"), in.EndsAt)
 	if err != nil {
 		return nil, err
 	}
 	if !startsAt.IsZero() && !endsAt.IsZero() && endsAt.Before(startsAt) {
-		return nil, fieldErr(at("ends_at"), "%s is before starts_at %s", in.EndsAt, in.StartsAt)
+		return nil, source.FieldErr(at("ends_at"), "%s is before starts_at %s", in.EndsAt, in.StartsAt)
 	}
 
 	var res *amsv1.Resource
@@ -141,7 +146,7 @@ func (in *genericAlert) normalise(path string, now time.Time) (*amsv1.Alert, err
 		}
 	}
 
-	fp, err := checkFingerprint(at("fingerprint"), in.Fingerprint)
+	fp, err := source.CheckFingerprint(at("fingerprint"), in.Fingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -149,9 +154,9 @@ func (in *genericAlert) normalise(path string, now time.Time) (*amsv1.Alert, err
 		if len(in.Labels) > 0 {
 			// Labels and resource together: two hosts sending the same
 			// labels are two conditions, not one.
-			fp = hashParts(labelsFingerprint(in.Labels), res.GetHost(), res.GetInstanceId(), res.GetAccount(), res.GetRegion(), res.GetService())
+			fp = source.HashParts(source.LabelsFingerprint(in.Labels), res.GetHost(), res.GetInstanceId(), res.GetAccount(), res.GetRegion(), res.GetService())
 		} else {
-			fp = hashParts(summary, res.GetHost())
+			fp = source.HashParts(summary, res.GetHost())
 		}
 	}
 
@@ -160,10 +165,10 @@ func (in *genericAlert) normalise(path string, now time.Time) (*amsv1.Alert, err
 		lpath := fmt.Sprintf("%s[%d].url", at("links"), i)
 		u := strings.TrimSpace(l.URL)
 		if u == "" {
-			return nil, fieldErr(lpath, "missing")
+			return nil, source.FieldErr(lpath, "missing")
 		}
 		if pu, err := url.Parse(u); err != nil || !pu.IsAbs() || pu.Host == "" {
-			return nil, fieldErr(lpath, "%q is not an absolute URL such as https://grafana.example.com/d/abc", u)
+			return nil, source.FieldErr(lpath, "%q is not an absolute URL such as https://grafana.example.com/d/abc", u)
 		}
 		links = append(links, &amsv1.Link{Url: u, Title: strings.TrimSpace(l.Title)})
 	}
@@ -171,18 +176,18 @@ func (in *genericAlert) normalise(path string, now time.Time) (*amsv1.Alert, err
 		links = nil
 	}
 
-	status, ends := settle(status, endsAt, now)
+	status, ends := source.Settle(status, endsAt, now)
 	return &amsv1.Alert{
 		Fingerprint: fp,
 		Status:      status,
 		Severity:    severity,
 		Summary:     summary,
 		Description: strings.TrimSpace(in.Description),
-		Labels:      nonEmpty(in.Labels),
-		Annotations: nonEmpty(in.Annotations),
+		Labels:      source.NonEmpty(in.Labels),
+		Annotations: source.NonEmpty(in.Annotations),
 		Resource:    res,
 		Links:       links,
-		StartsAt:    timestamp(startsAt),
+		StartsAt:    source.Timestamp(startsAt),
 		EndsAt:      ends,
 	}, nil
 }
@@ -201,6 +206,6 @@ func genericSeverity(path, s string) (amsv1.Severity, error) {
 	case "info":
 		return amsv1.Severity_SEVERITY_INFO, nil
 	default:
-		return 0, fieldErr(path, "%q is not critical, error, warning or info", s)
+		return 0, source.FieldErr(path, "%q is not critical, error, warning or info", s)
 	}
 }

@@ -1,4 +1,6 @@
-package source
+// Package alertmanager parses the Prometheus Alertmanager webhook_config
+// payload (version 4) into AMS alerts.
+package alertmanager
 
 import (
 	"encoding/json"
@@ -7,6 +9,7 @@ import (
 	"time"
 
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+	"github.com/amsproject/ams/services/ingest/internal/source"
 )
 
 // amMessage is the body Prometheus Alertmanager's webhook_config sends
@@ -40,29 +43,31 @@ type amAlert struct {
 	Fingerprint  string            `json:"fingerprint"`
 }
 
-type alertmanagerParser struct{}
+// Parser reads Alertmanager webhook v4 payloads.
+type Parser struct{}
 
 // Parse returns one Alert per entry of alerts[].
-func (alertmanagerParser) Parse(body []byte, now time.Time) ([]*amsv1.Alert, error) {
+func (Parser) Parse(r source.Request) ([]*amsv1.Alert, error) {
+	body, now := r.Body, r.Now
 	var msg amMessage
-	if err := decodeBody(body, &msg); err != nil {
+	if err := source.DecodeBody(body, &msg); err != nil {
 		return nil, err
 	}
 	switch msg.Version {
 	case "4":
 	case "":
-		return nil, fieldErr("version", "missing: want \"4\" (the Prometheus Alertmanager webhook_config payload)")
+		return nil, source.FieldErr("version", "missing: want \"4\" (the Prometheus Alertmanager webhook_config payload)")
 	default:
-		return nil, fieldErr("version", "%q is not supported: want \"4\" (the Prometheus Alertmanager webhook_config payload)", msg.Version)
+		return nil, source.FieldErr("version", "%q is not supported: want \"4\" (the Prometheus Alertmanager webhook_config payload)", msg.Version)
 	}
 	if len(msg.Alerts) == 0 {
-		return nil, fieldErr("alerts", "empty: a notification carries at least one alert")
+		return nil, source.FieldErr("alerts", "empty: a notification carries at least one alert")
 	}
 	out := make([]*amsv1.Alert, 0, len(msg.Alerts))
 	for i, raw := range msg.Alerts {
 		path := fmt.Sprintf("alerts[%d]", i)
 		var in amAlert
-		if err := decodeElement(raw, path, &in, false); err != nil {
+		if err := source.DecodeElement(raw, path, &in, false); err != nil {
 			return nil, err
 		}
 		a, err := in.normalise(path, &msg, now)
@@ -75,33 +80,33 @@ func (alertmanagerParser) Parse(body []byte, now time.Time) ([]*amsv1.Alert, err
 }
 
 func (in *amAlert) normalise(path string, msg *amMessage, now time.Time) (*amsv1.Alert, error) {
-	status, err := parseStatus(path+".status", in.Status, amsv1.AlertStatus_ALERT_STATUS_UNSPECIFIED)
+	status, err := source.ParseStatus(path+".status", in.Status, amsv1.AlertStatus_ALERT_STATUS_UNSPECIFIED)
 	if err != nil {
 		return nil, err
 	}
-	startsAt, err := parseTime(path+".startsAt", in.StartsAt)
+	startsAt, err := source.ParseTime(path+".startsAt", in.StartsAt)
 	if err != nil {
 		return nil, err
 	}
-	endsAt, err := parseTime(path+".endsAt", in.EndsAt)
+	endsAt, err := source.ParseTime(path+".endsAt", in.EndsAt)
 	if err != nil {
 		return nil, err
 	}
-	fp, err := checkFingerprint(path+".fingerprint", in.Fingerprint)
+	fp, err := source.CheckFingerprint(path+".fingerprint", in.Fingerprint)
 	if err != nil {
 		return nil, err
 	}
 	if fp == "" {
 		if len(in.Labels) == 0 {
-			return nil, fieldErr(path+".labels", "empty, and no fingerprint given: an alert needs labels to be told apart from others")
+			return nil, source.FieldErr(path+".labels", "empty, and no fingerprint given: an alert needs labels to be told apart from others")
 		}
-		fp = labelsFingerprint(in.Labels)
+		fp = source.LabelsFingerprint(in.Labels)
 	}
-	status, ends := settle(status, endsAt, now)
+	status, ends := source.Settle(status, endsAt, now)
 
-	summary := firstNonEmpty(in.Annotations, "summary", "description")
+	summary := source.FirstNonEmpty(in.Annotations, "summary", "description")
 	if summary == "" {
-		summary = firstNonEmpty(in.Labels, "alertname")
+		summary = source.FirstNonEmpty(in.Labels, "alertname")
 	}
 	if summary == "" {
 		// Prometheus always sets alertname; other senders may not. A 400
@@ -112,13 +117,13 @@ func (in *amAlert) normalise(path string, msg *amMessage, now time.Time) (*amsv1
 	a := &amsv1.Alert{
 		Fingerprint: fp,
 		Status:      status,
-		Severity:    alertmanagerSeverity(in.Labels["severity"]),
+		Severity:    Severity(in.Labels["severity"]),
 		Summary:     summary,
 		Description: strings.TrimSpace(in.Annotations["description"]),
-		Labels:      nonEmpty(in.Labels),
-		Annotations: nonEmpty(in.Annotations),
-		Resource:    resourceFromLabels(in.Labels),
-		StartsAt:    timestamp(startsAt),
+		Labels:      source.NonEmpty(in.Labels),
+		Annotations: source.NonEmpty(in.Annotations),
+		Resource:    source.ResourceFromLabels(in.Labels),
+		StartsAt:    source.Timestamp(startsAt),
 		EndsAt:      ends,
 	}
 	for _, l := range []struct{ url, title string }{
@@ -133,10 +138,10 @@ func (in *amAlert) normalise(path string, msg *amMessage, now time.Time) (*amsv1
 	return a, nil
 }
 
-// alertmanagerSeverity maps the conventional Prometheus `severity` label.
+// Severity maps the conventional Prometheus `severity` label.
 // Label values are free text, so an unknown one is not an error: it gets the
 // same WARNING as a missing label, which pages no one on its own.
-func alertmanagerSeverity(label string) amsv1.Severity {
+func Severity(label string) amsv1.Severity {
 	switch strings.ToLower(strings.TrimSpace(label)) {
 	case "critical":
 		return amsv1.Severity_SEVERITY_CRITICAL
@@ -147,19 +152,4 @@ func alertmanagerSeverity(label string) amsv1.Severity {
 	default: // "warning", missing, or anything else
 		return amsv1.Severity_SEVERITY_WARNING
 	}
-}
-
-// resourceFromLabels reads what the alert is about from conventional labels.
-func resourceFromLabels(labels map[string]string) *amsv1.Resource {
-	r := &amsv1.Resource{
-		Host:       hostFromInstance(firstNonEmpty(labels, "instance", "host", "hostname")),
-		InstanceId: firstNonEmpty(labels, "instance_id"),
-		Account:    firstNonEmpty(labels, "account_id", "account"),
-		Region:     firstNonEmpty(labels, "region"),
-		Service:    firstNonEmpty(labels, "job", "service"),
-	}
-	if r.Host == "" && r.InstanceId == "" && r.Account == "" && r.Region == "" && r.Service == "" {
-		return nil
-	}
-	return r
 }
