@@ -128,3 +128,14 @@ func kind(t reflect.Type) string {
 		return t.String()
 	}
 }
+
+// Ignored is returned by a parser for a well-formed request that carries no
+// alert: a PagerDuty ping, an event type AMS does not track. Ingest answers
+// it with success and stores nothing, because a sender whose deliveries
+// fail disables or retries the endpoint.
+type Ignored struct {
+	// Reason says why, for the response body and the log.
+	Reason string
+}
+
+func (e *Ignored) Error() string { return "ignored: " + e.Reason }
