@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,10 @@ func (s ConsumerSpec) validate() error {
 	switch {
 	case s.Stream == "" || s.Durable == "":
 		return errors.New("consumer needs a stream and a durable name")
+	case strings.ContainsAny(s.Durable, ".*> \t"):
+		// The durable name becomes a subject token of the consumer API and
+		// of its dead-letter subject, where these characters split or match.
+		return fmt.Errorf("consumer durable %q: use letters, digits, - and _ only (no '.', '*', '>' or spaces)", s.Durable)
 	case s.AckWait < time.Second:
 		return fmt.Errorf("consumer %s: ack wait %s is under 1s", s.Durable, s.AckWait)
 	case s.MaxDeliver < 2:

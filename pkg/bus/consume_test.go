@@ -433,6 +433,8 @@ func TestNewConsumerValidates(t *testing.T) {
 		{"max deliver 1", func(s *ConsumerSpec) { s.MaxDeliver = 1 }, "max deliver 1 leaves no retry"},
 		{"unlimited max deliver", func(s *ConsumerSpec) { s.MaxDeliver = -1 }, "leaves no retry"},
 		{"no workers", func(s *ConsumerSpec) { s.Workers = 0 }, "workers must be at least 1"},
+		{"dot in durable", func(s *ConsumerSpec) { s.Durable = "ticketing.incidents" }, `durable "ticketing.incidents": use letters, digits, - and _ only`},
+		{"wildcard in durable", func(s *ConsumerSpec) { s.Durable = "a*" }, "use letters, digits"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,7 +32,11 @@ func (s *State) OnIncident(inc *amsv1.Incident) bool {
 	}
 	if inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED && !s.Resolved {
 		s.Resolved, changed = true, true
-		s.ResolvedAt = inc.GetResolvedAt().AsTime()
+		// An incident resolved without a time (an older snapshot) keeps
+		// ResolvedAt unset rather than claiming 1970.
+		if inc.GetResolvedAt() != nil {
+			s.ResolvedAt = inc.GetResolvedAt().AsTime()
+		}
 	}
 	return changed
 }

@@ -97,6 +97,13 @@ func TestOnIncident(t *testing.T) {
 	require.True(t, s.ResolvedAt.Equal(t0.Add(time.Hour)))
 	require.False(t, s.OnIncident(openIncident()), "an older open snapshot does not reopen")
 	require.True(t, s.Resolved)
+
+	noTime := newState()
+	undated := resolvedIncident()
+	undated.ResolvedAt = nil
+	require.True(t, noTime.OnIncident(undated))
+	require.True(t, noTime.Resolved)
+	require.True(t, noTime.ResolvedAt.IsZero(), "no resolved_at stays unset, not the Unix epoch")
 }
 
 func TestEvents(t *testing.T) {
