@@ -49,7 +49,7 @@ check-generated:
 
 lint: ## buf lint and golangci-lint on every module
 	cd proto && $(BUF) lint
-	@for m in $(MODULES); do echo "== golangci-lint $${m#$(CURDIR)/}"; (cd $$m && $(GOLANGCI) run ./...) || exit 1; done
+	@fail=0; for m in $(MODULES); do echo "== golangci-lint $${m#$(CURDIR)/}"; (cd $$m && $(GOLANGCI) run ./...) || fail=1; done; exit $$fail
 
 bench: ## run the benchmarks and print their figures
 	cd services/ams && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./app/
