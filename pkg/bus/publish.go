@@ -49,21 +49,11 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, m proto.
 		))
 	defer span.End()
 
-	data, err := proto.Marshal(m)
+	msg, err := p.message(ctx, subject, msgID, m)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
-		return nil, fmt.Errorf("marshal %s: %w", m.ProtoReflect().Descriptor().FullName(), err)
+		return nil, err
 	}
-	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	msg.Header.Set(HeaderSpecVersion, "1.0")
-	msg.Header.Set(HeaderID, msgID)
-	msg.Header.Set(HeaderType, string(m.ProtoReflect().Descriptor().FullName()))
-	msg.Header.Set(HeaderSource, p.source)
-	msg.Header.Set(HeaderTime, p.now().UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(HeaderContentType, contentTypeProtobuf)
-	p.prop.Inject(ctx, headerCarrier(msg.Header))
-
 	ack, err := p.js.PublishMsg(ctx, msg)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
@@ -72,4 +62,25 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, m proto.
 	span.SetAttributes(attribute.Bool("messaging.nats.duplicate", ack.Duplicate),
 		attribute.Int64("messaging.nats.sequence", int64(ack.Sequence)))
 	return ack, nil
+}
+
+// message builds the NATS message for m: protobuf body, the idempotency
+// key, the CloudEvents headers and the trace context of ctx.
+func (p *Publisher) message(ctx context.Context, subject, msgID string, m proto.Message) (*nats.Msg, error) {
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("marshal %s: %w", m.ProtoReflect().Descriptor().FullName(), err)
+	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	if msgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	msg.Header.Set(HeaderSpecVersion, "1.0")
+	msg.Header.Set(HeaderID, msgID)
+	msg.Header.Set(HeaderType, string(m.ProtoReflect().Descriptor().FullName()))
+	msg.Header.Set(HeaderSource, p.source)
+	msg.Header.Set(HeaderTime, p.now().UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(HeaderContentType, contentTypeProtobuf)
+	p.prop.Inject(ctx, headerCarrier(msg.Header))
+	return msg, nil
 }

@@ -42,7 +42,9 @@ func StreamConfig(duplicateWindow time.Duration, replicas int) jetstream.StreamC
 		MaxAge:      Retention,
 		Discard:     jetstream.DiscardOld,
 		Duplicates:  duplicateWindow,
-		Replicas:    replicas,
+		// A request's alerts are stored as one atomic batch: all or none.
+		AllowAtomicPublish: true,
+		Replicas:           replicas,
 	}
 }
 
