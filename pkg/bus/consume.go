@@ -125,7 +125,10 @@ func (c *Consumer) Ready() error {
 // later: Run waits for it rather than failing the process.
 func (c *Consumer) Run(ctx context.Context) error {
 	cons, err := c.ensure(ctx)
-	if err != nil || cons == nil {
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting: a normal shutdown
+		}
 		return err
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(c.spec.Workers * 2))
@@ -172,7 +175,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // ensure creates the durable consumer, waiting for its stream to exist. It
-// returns nil, nil when ctx ends first.
+// returns ctx's error when ctx ends first.
 func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
 	wait := 200 * time.Millisecond
 	for {
@@ -182,14 +185,14 @@ func (c *Consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			if ctx.Err() != nil {
-				return nil, nil
+				return nil, ctx.Err()
 			}
 			return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.spec.Durable, c.spec.Stream, err)
 		}
 		c.log.Info("waiting for stream", "stream", c.spec.Stream)
 		select {
 		case <-ctx.Done():
-			return nil, nil
+			return nil, ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 5*time.Second)
@@ -231,7 +234,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	if md, merr := msg.Metadata(); merr == nil {
 		delivered = md.NumDelivered
 	}
-	if IsPermanent(err) || delivered >= uint64(c.spec.MaxDeliver) {
+	if IsPermanent(err) || delivered >= uint64(c.spec.MaxDeliver) { //nolint:gosec // validate keeps MaxDeliver >= 2
 		c.deadLetter(ctx, msg, delivered, err)
 		return
 	}

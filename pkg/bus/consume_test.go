@@ -357,7 +357,8 @@ func TestConsumerWaitsForStream(t *testing.T) {
 	// The stream's owner has not started: Run keeps waiting, not failing.
 	require.Never(t, func() bool {
 		select {
-		case <-run.done:
+		case err := <-run.done:
+			t.Logf("Run returned early: %v", err)
 			return true
 		default:
 			return c.Ready() == nil

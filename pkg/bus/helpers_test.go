@@ -85,7 +85,10 @@ func start(tb testing.TB, r interface{ Run(context.Context) error }) *running {
 	tb.Cleanup(func() {
 		cancel()
 		select {
-		case <-run.done:
+		case err := <-run.done:
+			if err != nil {
+				tb.Errorf("Run returned %v after cancel, want nil", err)
+			}
 		case <-time.After(waitFor):
 			tb.Errorf("Run did not return after cancel")
 		}

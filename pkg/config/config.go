@@ -145,7 +145,7 @@ type Integration struct {
 // Load reads, expands and decodes the file at path, applies defaults and
 // validates it. Errors start with the path.
 func Load(path string) (*File, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := os.ReadFile(path) //nolint:gosec // the operator names the config file
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}

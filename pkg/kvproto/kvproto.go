@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
@@ -39,7 +41,7 @@ func List[T proto.Message](ctx context.Context, kv jetstream.KeyValue, filter st
 	if err != nil {
 		return nil, fmt.Errorf("list keys %s in %s: %w", filter, kv.Bucket(), err)
 	}
-	defer keys.Stop()
+	defer func() { _ = keys.Stop() }() // a listing that is stopped early has nothing to report
 	var out []T
 	for key := range keys.Keys() {
 		e, err := kv.Get(ctx, key)
@@ -79,8 +81,17 @@ const maxModifyAttempts = 50
 // writes what change returns with compare-and-set on the revision it read,
 // retrying from the read on conflict. change returning nil writes nothing.
 // change may run several times, so it must be a pure function of its input.
+//
+// After a conflict it waits a random moment, growing with each attempt,
+// before reading again: writers that collided would otherwise retry in
+// lockstep and keep colliding (seen with 8 writers on one key).
 func Modify(ctx context.Context, kv jetstream.KeyValue, key string, change func(cur []byte) ([]byte, error)) error {
-	for range maxModifyAttempts {
+	for attempt := range maxModifyAttempts {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return fmt.Errorf("write %s to %s: %w", key, kv.Bucket(), err)
+			}
+		}
 		var cur []byte
 		var rev uint64
 		e, err := kv.Get(ctx, key)
@@ -109,4 +120,18 @@ func Modify(ctx context.Context, kv jetstream.KeyValue, key string, change func(
 		return nil
 	}
 	return fmt.Errorf("write %s to %s: still conflicting after %d attempts", key, kv.Bucket(), maxModifyAttempts)
+}
+
+// backoff sleeps a random duration below min(2^attempt ms, 50ms), or until
+// ctx ends.
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := min(time.Millisecond<<min(attempt, 6), 50*time.Millisecond)
+	t := time.NewTimer(rand.N(ceiling))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

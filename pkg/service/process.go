@@ -119,14 +119,15 @@ func (p *Process) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	httpLn, err := net.Listen("tcp", cfg.Server.HTTPListenAddress)
+	var lc net.ListenConfig
+	httpLn, err := lc.Listen(ctx, "tcp", cfg.Server.HTTPListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen http on %s: %w (is another ams running? change server.http_listen_address)", cfg.Server.HTTPListenAddress, err)
 	}
 	var grpcLn net.Listener
 	var grpcAddr net.Addr
 	if gs != nil {
-		grpcLn, err = net.Listen("tcp", cfg.Server.GRPCListenAddress)
+		grpcLn, err = lc.Listen(ctx, "tcp", cfg.Server.GRPCListenAddress)
 		if err != nil {
 			httpLn.Close()
 			return fmt.Errorf("listen grpc on %s: %w (is another ams running? change server.grpc_listen_address)", cfg.Server.GRPCListenAddress, err)
