@@ -132,14 +132,37 @@ type Tenant struct {
 }
 
 // Integration is one configured inbound endpoint: a source type and the
-// credentials that prove a request belongs to this tenant.
+// credentials that prove a request belongs to this tenant. Which credential
+// a source needs is checked by ingest (each list may hold several values
+// while a secret is rotated).
 type Integration struct {
 	// Name is unique across tenants; it is the {integration} in /v1/webhooks/{integration}.
 	Name string `yaml:"name"`
 	// Source is the payload format, e.g. alertmanager or generic.
 	Source string `yaml:"source"`
-	// Tokens are the accepted bearer tokens; more than one during rotation.
+	// Tokens are accepted as a bearer token, a basic-auth password or a
+	// ?token= query parameter. Unique across integrations: on the
+	// compatible APIs the token alone says which integration is sending.
 	Tokens []string `yaml:"tokens"`
+	// RoutingKeys are the PagerDuty Events API v2 routing keys that select
+	// this integration on POST /v2/enqueue. Unique across integrations.
+	RoutingKeys []string `yaml:"routing_keys"`
+	// SigningSecrets verify HMAC-signed webhooks (PagerDuty webhooks v3).
+	SigningSecrets []string `yaml:"signing_secrets"`
+	// TopicARNs are the SNS topics whose messages are accepted (cloudwatch).
+	TopicARNs []string `yaml:"topic_arns"`
+	// AWS is the tenant's account for pull sources (awsdx).
+	AWS *AWSAccount `yaml:"aws"`
+}
+
+// AWSAccount is how AMS reaches a tenant's AWS account: by assuming a role
+// the tenant created for the MSP, with the ExternalId agreed for it.
+type AWSAccount struct {
+	RoleARN    string   `yaml:"role_arn"`
+	ExternalID string   `yaml:"external_id"`
+	Regions    []string `yaml:"regions"`
+	// PollInterval is how often a pull source asks AWS (default 1m).
+	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
 // Load reads, expands and decodes the file at path, applies defaults and

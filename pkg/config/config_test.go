@@ -260,8 +260,37 @@ func TestValidate(t *testing.T) {
 		{name: "duplicate integration across tenants", mutate: func(f *File) { f.Tenants[1].Integrations[0].Name = "acme-am" },
 			want: []string{`tenants[1].integrations[0].name: "acme-am" is already used by tenants[0].integrations[0]`}},
 		{name: "duplicate integration within a tenant", mutate: func(f *File) {
-			f.Tenants[0].Integrations = append(f.Tenants[0].Integrations, f.Tenants[0].Integrations[0])
+			dup := f.Tenants[0].Integrations[0]
+			dup.Tokens = []string{"another-token-value"}
+			f.Tenants[0].Integrations = append(f.Tenants[0].Integrations, dup)
 		}, want: []string{`tenants[0].integrations[1].name: "acme-am" is already used by tenants[0].integrations[0]`}},
+		{name: "token shared by two integrations", mutate: func(f *File) {
+			f.Tenants[1].Integrations[0].Tokens = append(f.Tenants[1].Integrations[0].Tokens, f.Tenants[0].Integrations[0].Tokens[0])
+		}, want: []string{`tenants[1].integrations[0].tokens[`, `the same value is already used by tenants[0].integrations[0]`}},
+		{name: "routing key shared by two integrations", mutate: func(f *File) {
+			f.Tenants[0].Integrations[0].RoutingKeys = []string{"routing-key-1"}
+			f.Tenants[1].Integrations[0].RoutingKeys = []string{"routing-key-1"}
+		}, want: []string{`tenants[1].integrations[0].routing_keys[0]: the same value is already used by tenants[0].integrations[0]`}},
+		{name: "short signing secret", mutate: func(f *File) { f.Tenants[0].Integrations[0].SigningSecrets = []string{"abc"} },
+			want: []string{"tenants[0].integrations[0].signing_secrets[0]: too short (3 characters)"}},
+		{name: "bad topic arn", mutate: func(f *File) {
+			f.Tenants[0].Integrations[0].TopicARNs = []string{"arn:aws:sqs:us-east-1:123456789012:q"}
+		},
+			want: []string{`tenants[0].integrations[0].topic_arns[0]: "arn:aws:sqs:us-east-1:123456789012:q" is not an SNS topic ARN`}},
+		{name: "aws role arn", mutate: func(f *File) {
+			f.Tenants[0].Integrations[0].AWS = goodAWS(func(a *AWSAccount) { a.RoleARN = "role/x" })
+		},
+			want: []string{`tenants[0].integrations[0].aws.role_arn: "role/x" is not an IAM role ARN`}},
+		{name: "aws external id", mutate: func(f *File) { f.Tenants[0].Integrations[0].AWS = goodAWS(func(a *AWSAccount) { a.ExternalID = "" }) },
+			want: []string{`tenants[0].integrations[0].aws.external_id: missing`}},
+		{name: "aws region", mutate: func(f *File) {
+			f.Tenants[0].Integrations[0].AWS = goodAWS(func(a *AWSAccount) { a.Regions = []string{"tokyo"} })
+		},
+			want: []string{`tenants[0].integrations[0].aws.regions[0]: "tokyo" is not an AWS region code`}},
+		{name: "aws poll interval", mutate: func(f *File) {
+			f.Tenants[0].Integrations[0].AWS = goodAWS(func(a *AWSAccount) { a.PollInterval = time.Second })
+		}, want: []string{`tenants[0].integrations[0].aws.poll_interval: 1s is too often`}},
+
 		{name: "integration name with slash", mutate: func(f *File) { f.Tenants[0].Integrations[0].Name = "a/b" },
 			want: []string{`tenants[0].integrations[0].name: "a/b"`}},
 		{name: "missing source", mutate: func(f *File) { f.Tenants[0].Integrations[0].Source = "" },
@@ -442,4 +471,11 @@ func TestTenant(t *testing.T) {
 
 	_, ok = f.Tenant("nobody")
 	require.False(t, ok)
+}
+
+// goodAWS is a valid AWSAccount changed by mutate.
+func goodAWS(mutate func(a *AWSAccount)) *AWSAccount {
+	a := &AWSAccount{RoleARN: "arn:aws:iam::123456789012:role/ams-monitor", ExternalID: "acme-ext-1", Regions: []string{"ap-northeast-1"}}
+	mutate(a)
+	return a
 }

@@ -91,6 +91,8 @@ func (f *File) Validate() error {
 
 	tenants := map[string]int{}
 	integrations := map[string]string{}
+	tokens := map[string]string{}      // token -> the integration key that has it
+	routingKeys := map[string]string{} // routing key -> the integration key that has it
 	for i, t := range f.Tenants {
 		key := fmt.Sprintf("tenants[%d]", i)
 		if !tenantIDPattern.MatchString(t.ID) {
@@ -112,13 +114,40 @@ func (f *File) Validate() error {
 			if strings.TrimSpace(in.Source) == "" {
 				bad(ikey+".source", "missing: say which payload format this integration receives, e.g. alertmanager or generic")
 			}
-			if len(in.Tokens) == 0 {
-				bad(ikey+".tokens", "missing: give at least one bearer token (use ${ENV} to keep it out of the file)")
+			if len(in.Tokens)+len(in.RoutingKeys)+len(in.SigningSecrets)+len(in.TopicARNs) == 0 && in.AWS == nil {
+				bad(ikey+".tokens", "missing: give at least one credential (tokens, routing_keys, signing_secrets or topic_arns, as the source needs; use ${ENV} to keep it out of the file)")
 			}
-			for k, tok := range in.Tokens {
-				if len(tok) < 8 {
-					bad(fmt.Sprintf("%s.tokens[%d]", ikey, k), "too short (%d characters): use at least 8", len(tok))
+			for _, list := range []struct {
+				key    string
+				values []string
+				owners map[string]string // nil: need not be unique
+			}{
+				{"tokens", in.Tokens, tokens},
+				{"routing_keys", in.RoutingKeys, routingKeys},
+				{"signing_secrets", in.SigningSecrets, nil},
+			} {
+				for k, v := range list.values {
+					vkey := fmt.Sprintf("%s.%s[%d]", ikey, list.key, k)
+					if len(v) < 8 {
+						bad(vkey, "too short (%d characters): use at least 8", len(v))
+						continue
+					}
+					if list.owners == nil {
+						continue
+					}
+					if other, dup := list.owners[v]; dup && other != ikey {
+						bad(vkey, "the same value is already used by %s: each integration needs its own, since the value alone says who is sending", other)
+					}
+					list.owners[v] = ikey
 				}
+			}
+			for k, arn := range in.TopicARNs {
+				if !snsTopicARN.MatchString(arn) {
+					bad(fmt.Sprintf("%s.topic_arns[%d]", ikey, k), "%q is not an SNS topic ARN such as arn:aws:sns:ap-northeast-1:123456789012:alerts", arn)
+				}
+			}
+			if in.AWS != nil {
+				validateAWS(bad, ikey+".aws", in.AWS)
 			}
 		}
 	}
@@ -133,4 +162,30 @@ func (f *File) Tenant(id string) (Tenant, bool) {
 		}
 	}
 	return Tenant{}, false
+}
+
+var (
+	snsTopicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$`)
+	iamRoleARN  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+	awsRegion   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+)
+
+func validateAWS(bad func(key, format string, args ...any), key string, a *AWSAccount) {
+	if !iamRoleARN.MatchString(a.RoleARN) {
+		bad(key+".role_arn", "%q is not an IAM role ARN such as arn:aws:iam::123456789012:role/ams-monitor", a.RoleARN)
+	}
+	if n := len(a.ExternalID); n < 2 || n > 1224 {
+		bad(key+".external_id", "missing or %d characters: give the ExternalId the tenant's role trusts (2 to 1224 characters)", n)
+	}
+	if len(a.Regions) == 0 {
+		bad(key+".regions", "missing: list the regions to watch, e.g. [ap-northeast-1]")
+	}
+	for i, r := range a.Regions {
+		if !awsRegion.MatchString(r) {
+			bad(fmt.Sprintf("%s.regions[%d]", key, i), "%q is not an AWS region code such as ap-northeast-1", r)
+		}
+	}
+	if a.PollInterval < 0 || (a.PollInterval > 0 && a.PollInterval < 10*time.Second) {
+		bad(key+".poll_interval", "%s is too often: use 10s or more (AWS throttles API calls)", a.PollInterval)
+	}
 }
