@@ -126,7 +126,7 @@ func Modify(ctx context.Context, kv jetstream.KeyValue, key string, change func(
 // ctx ends.
 func backoff(ctx context.Context, attempt int) error {
 	ceiling := min(time.Millisecond<<min(attempt, 6), 50*time.Millisecond)
-	t := time.NewTimer(rand.N(ceiling))
+	t := time.NewTimer(rand.N(ceiling)) //nolint:gosec // jitter, not a secret
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -144,9 +144,13 @@ func validToken(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		if !tokenRune(r) {
 			return false
 		}
 	}
 	return true
+}
+
+func tokenRune(r rune) bool {
+	return r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
