@@ -124,7 +124,13 @@ func New(cfg *config.File, deps service.Deps) (*Ingest, error) {
 		replicas: deps.Replicas,
 		notReady: errNotStarted,
 	}
-	i.handler = httpapi.New(httpapi.Options{
+	tokens := map[string][]string{}
+	for _, t := range cfg.Tenants {
+		for _, in := range t.Integrations {
+			tokens[in.Name] = in.Tokens
+		}
+	}
+	i.handler, err = httpapi.New(httpapi.Options{
 		Integrations: integrations,
 		MaxBodyBytes: ic.MaxBodyBytes,
 		Ready:        i.Ready,
@@ -134,7 +140,10 @@ func New(cfg *config.File, deps service.Deps) (*Ingest, error) {
 		Tracer:       deps.Tracing.Tracer("github.com/amsproject/ams/services/ingest"),
 		Now:          deps.Now,
 		NewID:        newID,
-	})
+	}, func(in *httpapi.Integration) []string { return tokens[in.Name] })
+	if err != nil {
+		return nil, err
+	}
 	return i, nil
 }
 
@@ -155,7 +164,7 @@ func integrationsFrom(cfg *config.File) (map[string]*httpapi.Integration, error)
 				Tenant: t.ID,
 				Source: in.Source,
 				Parser: p,
-				Tokens: auth.NewTokens(in.Tokens),
+				Auth:   httpapi.TokenAuth{Secrets: auth.NewSecrets(in.Tokens)},
 			}
 		}
 	}
@@ -167,10 +176,9 @@ func integrationsFrom(cfg *config.File) (map[string]*httpapi.Integration, error)
 // returns an error (it aborts the program instead), so Must cannot panic.
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// Register adds POST /v1/webhooks/{integration} to mux.
-func (i *Ingest) Register(mux *http.ServeMux) {
-	mux.Handle(httpapi.Route, i.handler)
-}
+// Register adds ingest's routes to mux: the native webhook and the
+// compatible APIs.
+func (i *Ingest) Register(mux *http.ServeMux) { i.handler.Register(mux) }
 
 // Run ensures the ALERTS stream, marks ingest ready and blocks until ctx
 // ends. If the bus cannot be reached it keeps retrying (not ready meanwhile).

@@ -32,7 +32,7 @@ func TestWebhookStoresAlerts(t *testing.T) {
 	}{
 		{"alertmanager firing", "acme-am", tokenAcme, readSample(t, "alertmanager/firing.json"), "acme", "alertmanager", 2},
 		{"alertmanager resolved with the rotated-out token", "acme-am", tokenAcmeOld, readSample(t, "alertmanager/resolved.json"), "acme", "alertmanager", 1},
-		{"generic batch", "acme-generic", tokenAcme, readSample(t, "generic/batch.json"), "acme", "generic", 3},
+		{"generic batch", "acme-generic", tokenAcmeGeneric, readSample(t, "generic/batch.json"), "acme", "generic", 3},
 		{"generic single for another tenant", "beta-generic", tokenBeta, readSample(t, "generic/single.json"), "beta", "generic", 1},
 		{"the payload cannot choose the tenant", "beta-generic", tokenBeta,
 			[]byte(`{"summary":"s","labels":{"tenant":"acme"},"annotations":{"tenant":"acme"}}`), "beta", "generic", 1},
@@ -80,17 +80,17 @@ func TestWebhookRejects(t *testing.T) {
 		wantReason  string
 		wantLabel   string // integration label on the rejection metric
 	}{
-		{"missing token", "acme-generic", "", valid, http.StatusUnauthorized, "missing or invalid bearer token", "unauthorized", "acme-generic"},
-		{"wrong token", "acme-generic", "acme-token-guess", valid, http.StatusUnauthorized, "missing or invalid bearer token", "unauthorized", "acme-generic"},
-		{"another tenant's token", "acme-generic", tokenBeta, valid, http.StatusUnauthorized, "missing or invalid bearer token", "unauthorized", "acme-generic"},
+		{"missing token", "acme-generic", "", valid, http.StatusUnauthorized, "missing or invalid credential", "unauthorized", "acme-generic"},
+		{"wrong token", "acme-generic", "acme-token-guess", valid, http.StatusUnauthorized, "missing or invalid credential", "unauthorized", "acme-generic"},
+		{"another tenant's token", "acme-generic", tokenBeta, valid, http.StatusUnauthorized, "missing or invalid credential", "unauthorized", "acme-generic"},
 		{"unknown integration", "nope", tokenAcme, valid, http.StatusNotFound, `no integration named "nope"`, "unknown_integration", ""},
-		{"malformed JSON", "acme-generic", tokenAcme, []byte("{\n  \"summary\": \"x\",\n}"), http.StatusBadRequest, "invalid JSON at line 3, column 1", "bad_request", "acme-generic"},
-		{"invalid field", "acme-generic", tokenAcme,
+		{"malformed JSON", "acme-generic", tokenAcmeGeneric, []byte("{\n  \"summary\": \"x\",\n}"), http.StatusBadRequest, "invalid JSON at line 3, column 1", "bad_request", "acme-generic"},
+		{"invalid field", "acme-generic", tokenAcmeGeneric,
 			[]byte(`{"alerts":[{"summary":"a"},{"summary":"b"},{"summary":"c","status":"fring"}]}`),
 			http.StatusBadRequest, `alerts[2].status: "fring" is not firing or resolved`, "bad_request", "acme-generic"},
 		{"alertmanager payload of the wrong version", "acme-am", tokenAcme, []byte(`{"version":"3","alerts":[]}`),
 			http.StatusBadRequest, `version: "3" is not supported`, "bad_request", "acme-am"},
-		{"oversized body", "acme-generic", tokenAcme, oversized(16<<10 + 1), http.StatusRequestEntityTooLarge,
+		{"oversized body", "acme-generic", tokenAcmeGeneric, oversized(16<<10 + 1), http.StatusRequestEntityTooLarge,
 			"body is larger than 16384 bytes", "too_large", "acme-generic"},
 	}
 	for _, tt := range tests {
@@ -173,7 +173,7 @@ func TestWebhookBusUnavailable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := start(t)
 			tt.breakBus(t, h)
-			r := h.post(t, "acme-generic", tokenAcme, readSample(t, "generic/batch.json"))
+			r := h.post(t, "acme-generic", tokenAcmeGeneric, readSample(t, "generic/batch.json"))
 			require.Equal(t, http.StatusServiceUnavailable, r.status)
 			require.Equal(t, "5", r.header.Get("Retry-After"))
 			require.Contains(t, r.Body.Error, "retry")
@@ -189,13 +189,13 @@ func TestNotReadyUntilRun(t *testing.T) {
 	require.Error(t, h.ing.Ready())
 
 	body := readSample(t, "generic/single.json")
-	r := h.post(t, "acme-generic", tokenAcme, body)
+	r := h.post(t, "acme-generic", tokenAcmeGeneric, body)
 	require.Equal(t, http.StatusServiceUnavailable, r.status)
 	require.Equal(t, "5", r.header.Get("Retry-After"))
 	require.NotEmpty(t, r.Body.Error)
 
 	h.run()
-	r = h.post(t, "acme-generic", tokenAcme, body)
+	r = h.post(t, "acme-generic", tokenAcmeGeneric, body)
 	require.Equal(t, http.StatusAccepted, r.status, r.Body.Error)
 	require.Len(t, h.stored(t), 1)
 }

@@ -30,9 +30,10 @@ import (
 
 // Tokens of the test tenants' integrations.
 const (
-	tokenAcme    = "acme-token-current"
-	tokenAcmeOld = "acme-token-previous"
-	tokenBeta    = "beta-token-current"
+	tokenAcme        = "acme-token-current"
+	tokenAcmeOld     = "acme-token-previous"
+	tokenBeta        = "beta-token-current"
+	tokenAcmeGeneric = "acme-generic-token"
 )
 
 // testNow is the injected clock: received_at must come from it.
@@ -49,7 +50,7 @@ func testConfig(tb testing.TB) *config.File {
 	cfg.Tenants = []config.Tenant{
 		{ID: "acme", Name: "Acme", Integrations: []config.Integration{
 			{Name: "acme-am", Source: "alertmanager", Tokens: []string{tokenAcme, tokenAcmeOld}},
-			{Name: "acme-generic", Source: "generic", Tokens: []string{tokenAcme}},
+			{Name: "acme-generic", Source: "generic", Tokens: []string{tokenAcmeGeneric}},
 		}},
 		{ID: "beta", Name: "Beta", Integrations: []config.Integration{
 			{Name: "beta-generic", Source: "generic", Tokens: []string{tokenBeta}},

@@ -1,12 +1,17 @@
-// Package httpapi serves the native webhook endpoint, POST
-// /v1/webhooks/{integration}: it finds the integration, checks its bearer
-// token, reads the capped body, parses it with the integration's source
-// parser, stores the alerts, and answers 202 only once JetStream has them.
+// Package httpapi serves ingest's HTTP endpoints: the native webhook
+// (POST /v1/webhooks/{integration}) and the compatible APIs that let tools
+// send to AMS as if it were the tool they already talk to (Alertmanager's
+// API v2, PagerDuty's Events API v2).
+//
+// Every endpoint runs the same steps, cheapest and least revealing first:
+// find the integration and check its credential, check that alerts can be
+// stored, read the capped body, verify body signatures, parse, store, and
+// answer only once JetStream has the alerts. Each endpoint differs only in
+// how it finds the integration and how it words its answers.
 package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,9 +30,6 @@ import (
 	"github.com/amsproject/ams/services/ingest/internal/source"
 )
 
-// Route is the native webhook route, in Go 1.22 ServeMux pattern syntax.
-const Route = "POST /v1/webhooks/{integration}"
-
 // retryAfter is what a 503 tells the sender to wait, in seconds. Short:
 // JetStream outages are usually a leader election of a few seconds.
 const retryAfter = "5"
@@ -39,8 +41,42 @@ type Integration struct {
 	Tenant string
 	Source string
 	Parser source.Parser
-	Tokens *auth.Tokens
+	// Auth checks a request's credential. TokenAuth unless the source
+	// signs its requests.
+	Auth Authenticator
 }
+
+// Authenticator checks that a request comes from the integration's sender.
+type Authenticator interface {
+	// Header checks what can be checked before the body is read, so that
+	// a caller without credentials costs no body read. An error means 401.
+	Header(r *http.Request) error
+	// Body checks what needs the body (signatures). An error means 401,
+	// except *source.Error (400: the envelope is malformed), *source.Ignored
+	// (200: a genuine request that carries no alert, such as a
+	// subscription confirmation) and ErrUnavailable (503: the check could
+	// not be made now).
+	Body(ctx context.Context, r *http.Request, body []byte) error
+}
+
+// ErrUnavailable marks a failure the sender should retry: the request may
+// be fine, but it cannot be checked or stored now.
+var ErrUnavailable = errors.New("temporarily unavailable")
+
+// TokenAuth accepts a request presenting one of its secrets as a bearer
+// token, a basic-auth password or ?token= (see auth.Credential).
+type TokenAuth struct{ Secrets *auth.Secrets }
+
+// Header implements Authenticator.
+func (a TokenAuth) Header(r *http.Request) error {
+	if tok, ok := auth.Credential(r); ok && a.Secrets.Match(tok) {
+		return nil
+	}
+	return errors.New("missing or invalid credential: send Authorization: Bearer <token> (or basic auth with the token as password, or ?token=<token>) with one of the integration's tokens")
+}
+
+// Body implements Authenticator; tokens need nothing from the body.
+func (TokenAuth) Body(context.Context, *http.Request, []byte) error { return nil }
 
 // Publisher stores alerts durably; *publish.Publisher in production.
 type Publisher interface {
@@ -63,130 +99,203 @@ type Options struct {
 	NewID     func() string
 }
 
-// Handler serves Route.
+// Handler serves ingest's routes.
 type Handler struct {
 	o    Options
 	prop propagation.TextMapPropagator
+	// bySource indexes the tokens of integrations by source type, for the
+	// compatible APIs where the credential alone names the integration.
+	bySource map[string]*auth.Index[*Integration]
 }
 
-// New returns the handler.
-func New(o Options) *Handler {
-	return &Handler{o: o, prop: propagation.TraceContext{}}
-}
-
-// response is the 202 body.
-type response struct {
-	// Accepted counts alerts stored by this request.
-	Accepted int `json:"accepted"`
-	// Duplicates counts alerts already stored by an earlier identical request.
-	Duplicates int `json:"duplicates"`
-	// AlertIDs are the ids of the alerts this request stored.
-	AlertIDs []string `json:"alert_ids"`
-}
-
-// ServeHTTP handles one webhook request. The checks run cheapest and least
-// revealing first: integration, token, readiness, body size, payload. So an
-// unauthenticated caller learns nothing about readiness or parsing.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	name := r.PathValue("integration")
-	in, known := h.o.Integrations[name]
-	label := ""
-	if known {
-		label = name
-	}
-	defer func() { h.o.Metrics.duration.WithLabelValues(label).Observe(time.Since(start).Seconds()) }()
-
-	ctx := h.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := h.o.Tracer.Start(ctx, "POST /v1/webhooks/{integration}", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.route", "/v1/webhooks/{integration}"), attribute.String("ams.integration", label)))
-	defer span.End()
-	log := h.o.Log.With("integration", name, "remote", r.RemoteAddr)
-
-	reject := func(status int, reason, msg string) {
-		h.o.Metrics.rejected.WithLabelValues(label, reason).Inc()
-		span.SetStatus(codes.Error, reason)
-		writeJSON(w, status, map[string]string{"error": msg})
-	}
-
-	if !known {
-		log.Info("webhook rejected", "reason", reasonUnknownIntegration)
-		reject(http.StatusNotFound, reasonUnknownIntegration, fmt.Sprintf("no integration named %q is configured", name))
-		return
-	}
-	if !in.Tokens.Allow(r.Header.Get("Authorization")) {
-		log.Info("webhook rejected", "reason", reasonUnauthorized)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ams"`)
-		reject(http.StatusUnauthorized, reasonUnauthorized, "missing or invalid bearer token (send Authorization: Bearer <token> with one of the integration's tokens)")
-		return
-	}
-	if err := h.o.Ready(); err != nil {
-		log.Warn("webhook rejected", "reason", reasonUnavailable, "err", err)
-		w.Header().Set("Retry-After", retryAfter)
-		reject(http.StatusServiceUnavailable, reasonUnavailable, "ingest is not ready to store alerts yet; retry later")
-		return
-	}
-
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
-	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			log.Info("webhook rejected", "reason", reasonTooLarge, "limit", mbe.Limit)
-			reject(http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("body is larger than %d bytes (ingest.max_body_bytes)", mbe.Limit))
-			return
+// New returns the handler. tokens gives each integration's tokens for the
+// credential indexes; it is nil-safe.
+func New(o Options, tokens func(*Integration) []string) (*Handler, error) {
+	h := &Handler{o: o, prop: propagation.TraceContext{}, bySource: map[string]*auth.Index[*Integration]{}}
+	for _, in := range o.Integrations {
+		ix := h.bySource[in.Source]
+		if ix == nil {
+			ix = auth.NewIndex[*Integration]()
+			h.bySource[in.Source] = ix
 		}
-		log.Info("webhook rejected", "reason", reasonBadRequest, "err", err)
-		reject(http.StatusBadRequest, reasonBadRequest, fmt.Sprintf("read body: %v", err))
-		return
+		if tokens != nil && !ix.Add(in, tokens(in)...) {
+			return nil, fmt.Errorf("integration %s: a token is also another integration's: each needs its own", in.Name)
+		}
 	}
+	return h, nil
+}
 
-	alerts, err := source.Normalize(in.Parser, body, r.Header, source.Envelope{
-		Tenant:      in.Tenant,
-		Integration: in.Name,
-		Source:      in.Source,
-		ReceivedAt:  h.o.Now(),
-		NewID:       h.o.NewID,
+// Register adds every route to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc(WebhookRoute, h.serveWebhook)
+	mux.HandleFunc(AlertmanagerAlertsRoute, h.serveAlertmanagerAlerts)
+	mux.HandleFunc(AlertmanagerStatusRoute, h.serveAlertmanagerStatus)
+}
+
+// byCredential finds the integration of source type src whose token the
+// request presents.
+func (h *Handler) byCredential(r *http.Request, src string) (*Integration, bool) {
+	ix := h.bySource[src]
+	if ix == nil {
+		return nil, false
+	}
+	tok, ok := auth.Credential(r)
+	if !ok {
+		return nil, false
+	}
+	return ix.Lookup(tok)
+}
+
+// dialect is how one endpoint words its answers.
+type dialect interface {
+	// reject answers an error; status is the HTTP status ingest chose.
+	reject(w http.ResponseWriter, status int, msg string)
+	// ignored answers a genuine request that carried no alert.
+	ignored(w http.ResponseWriter, reason string)
+	// accepted answers once the alerts are stored.
+	accepted(w http.ResponseWriter, alerts []*amsv1.Alert, res publish.Result)
+}
+
+// request is one request in flight through the shared steps.
+type request struct {
+	h     *Handler
+	w     http.ResponseWriter
+	r     *http.Request
+	d     dialect
+	in    *Integration // nil until known
+	span  trace.Span
+	log   *slog.Logger
+	start time.Time
+}
+
+// begin starts the span and the request record for route.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, route string, d dialect) (*request, context.Context) {
+	ctx := h.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := h.o.Tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.route", route)))
+	return &request{h: h, w: w, r: r, d: d, span: span, log: h.o.Log.With("route", route, "remote", r.RemoteAddr), start: time.Now()}, ctx
+}
+
+// identify records the integration once known.
+func (q *request) identify(in *Integration) {
+	q.in = in
+	q.span.SetAttributes(attribute.String("ams.integration", in.Name), attribute.String("ams.tenant", in.Tenant))
+	q.log = q.log.With("integration", in.Name)
+}
+
+// label is the integration label of metrics: empty while unknown, because
+// URL text is attacker-chosen and must not create label values.
+func (q *request) label() string {
+	if q.in == nil {
+		return ""
+	}
+	return q.in.Name
+}
+
+// end records the request's duration and ends its span.
+func (q *request) end() {
+	q.h.o.Metrics.duration.WithLabelValues(q.label()).Observe(time.Since(q.start).Seconds())
+	q.span.End()
+}
+
+// fail answers an error and counts it by reason.
+func (q *request) fail(status int, reason, msg string, err error) {
+	q.h.o.Metrics.rejected.WithLabelValues(q.label(), reason).Inc()
+	q.span.SetStatus(codes.Error, reason)
+	if status >= 500 {
+		q.log.Warn("request rejected", "reason", reason, "err", err)
+		q.w.Header().Set("Retry-After", retryAfter)
+	} else {
+		q.log.Info("request rejected", "reason", reason, "err", err)
+	}
+	q.d.reject(q.w, status, msg)
+}
+
+// ready answers 503 and returns false when alerts cannot be stored now.
+func (q *request) ready() bool {
+	if err := q.h.o.Ready(); err != nil {
+		q.fail(http.StatusServiceUnavailable, reasonUnavailable, "ingest is not ready to store alerts yet; retry later", err)
+		return false
+	}
+	return true
+}
+
+// readBody reads the body up to the limit, answering 413 or 400 on failure.
+func (q *request) readBody() ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(q.w, q.r.Body, q.h.o.MaxBodyBytes))
+	if err == nil {
+		return body, true
+	}
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		q.fail(http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("body is larger than %d bytes (ingest.max_body_bytes)", mbe.Limit), err)
+		return nil, false
+	}
+	q.fail(http.StatusBadRequest, reasonBadRequest, fmt.Sprintf("read body: %v", err), err)
+	return nil, false
+}
+
+// checkBody runs the integration's body check, answering when it fails.
+func (q *request) checkBody(ctx context.Context, body []byte) bool {
+	err := q.in.Auth.Body(ctx, q.r, body)
+	if err == nil {
+		return true
+	}
+	q.answerError(err, http.StatusUnauthorized, reasonUnauthorized)
+	return false
+}
+
+// answerError answers err: ignored, malformed, unavailable, or otherwise
+// the given status.
+func (q *request) answerError(err error, status int, reason string) {
+	var ig *source.Ignored
+	var se *source.Error
+	switch {
+	case errors.As(err, &ig):
+		q.h.o.Metrics.ignored.WithLabelValues(q.label()).Inc()
+		q.log.Info("request carries no alert", "reason", ig.Reason)
+		q.d.ignored(q.w, ig.Reason)
+	case errors.As(err, &se):
+		q.fail(http.StatusBadRequest, reasonBadRequest, se.Error(), err)
+	case errors.Is(err, ErrUnavailable):
+		q.fail(http.StatusServiceUnavailable, reasonUnavailable, err.Error()+"; retry later", err)
+	default:
+		q.fail(status, reason, err.Error(), err)
+	}
+}
+
+// store parses body with p and stores the alerts, answering in every case.
+func (q *request) store(ctx context.Context, p source.Parser, body []byte) {
+	o := q.h.o
+	alerts, err := source.Normalize(p, body, q.r.Header, source.Envelope{
+		Tenant:      q.in.Tenant,
+		Integration: q.in.Name,
+		Source:      q.in.Source,
+		ReceivedAt:  o.Now(),
+		NewID:       o.NewID,
 	})
 	if err != nil {
-		log.Info("webhook rejected", "reason", reasonBadRequest, "err", err)
-		reject(http.StatusBadRequest, reasonBadRequest, err.Error())
+		q.answerError(err, http.StatusBadRequest, reasonBadRequest)
 		return
 	}
-
-	res, err := h.o.Publisher.Publish(ctx, alerts)
-	h.count(label, res)
+	res, err := o.Publisher.Publish(ctx, alerts)
+	q.count(res)
 	if err != nil {
-		log.Warn("webhook rejected", "reason", reasonUnavailable, "alerts", len(alerts),
-			"stored", len(res.Stored), "duplicates", res.Duplicates, "err", err)
-		w.Header().Set("Retry-After", retryAfter)
-		reject(http.StatusServiceUnavailable, reasonUnavailable, "alerts could not be stored (event bus unavailable); retry the same request later")
+		q.fail(http.StatusServiceUnavailable, reasonUnavailable, "alerts could not be stored (event bus unavailable); retry the same request later",
+			fmt.Errorf("%d alerts, %d stored, %d duplicates: %w", len(alerts), len(res.Stored), res.Duplicates, err))
 		return
 	}
-
-	out := response{Accepted: len(res.Stored), Duplicates: res.Duplicates, AlertIDs: make([]string, 0, len(res.Stored))}
-	for _, a := range res.Stored {
-		out.AlertIDs = append(out.AlertIDs, a.GetId())
-	}
-	span.SetAttributes(attribute.Int("ams.alerts.accepted", out.Accepted), attribute.Int("ams.alerts.duplicates", out.Duplicates))
-	log.Debug("alerts accepted", "tenant", in.Tenant, "accepted", out.Accepted, "duplicates", out.Duplicates)
-	writeJSON(w, http.StatusAccepted, out)
+	q.span.SetAttributes(attribute.Int("ams.alerts.accepted", len(res.Stored)), attribute.Int("ams.alerts.duplicates", res.Duplicates))
+	q.log.Debug("alerts accepted", "tenant", q.in.Tenant, "accepted", len(res.Stored), "duplicates", res.Duplicates)
+	q.d.accepted(q.w, alerts, res)
 }
 
 // count records what was stored, even by a request that then failed part
 // way: those alerts are in the stream, and its retry will see duplicates.
-func (h *Handler) count(label string, res publish.Result) {
+func (q *request) count(res publish.Result) {
 	if n := len(res.Stored); n > 0 {
-		h.o.Metrics.accepted.WithLabelValues(label).Add(float64(n))
+		q.h.o.Metrics.accepted.WithLabelValues(q.label()).Add(float64(n))
 	}
 	if res.Duplicates > 0 {
-		h.o.Metrics.duplicate.WithLabelValues(label).Add(float64(res.Duplicates))
+		q.h.o.Metrics.duplicate.WithLabelValues(q.label()).Add(float64(res.Duplicates))
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	// The status is sent; a failed write means the client has gone, and
-	// there is no one left to tell.
-	_ = json.NewEncoder(w).Encode(v)
 }

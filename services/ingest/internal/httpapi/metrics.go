@@ -22,6 +22,7 @@ type Metrics struct {
 	accepted  *prometheus.CounterVec
 	duplicate *prometheus.CounterVec
 	rejected  *prometheus.CounterVec
+	ignored   *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 }
 
@@ -39,15 +40,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"integration"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ams_ingest_requests_rejected_total",
-			Help: "Webhook requests answered with an error, by reason: unknown_integration, unauthorized, too_large, bad_request, unavailable.",
+			Help: "Requests answered with an error, by reason: unknown_integration, unauthorized, too_large, bad_request, unavailable.",
 		}, []string{"integration", "reason"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ams_ingest_requests_ignored_total",
+			Help: "Genuine requests that carried no alert (pings, subscription confirmations, event types AMS does not track), answered with success.",
+		}, []string{"integration"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ams_ingest_request_duration_seconds",
-			Help:    "Time from receiving a webhook request to answering it, including waiting for JetStream to store its alerts.",
+			Help:    "Time from receiving a request to answering it, including waiting for JetStream to store its alerts.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"integration"}),
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.duplicate, m.rejected, m.duration} {
+	for _, c := range []prometheus.Collector{m.accepted, m.duplicate, m.rejected, m.ignored, m.duration} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

@@ -144,3 +144,35 @@ func TestAlertmanagerFields(t *testing.T) {
 		})
 	}
 }
+
+func TestAPIGolden(t *testing.T) { sourcetest.Golden(t, APIParser{}, "alertmanager-api", nil) }
+
+func FuzzAlertmanagerAPI(f *testing.F) { sourcetest.Fuzz(f, APIParser{}, "alertmanager-api", nil) }
+
+func TestAPIParseErrors(t *testing.T) {
+	tests := []struct{ name, body, wantErr string }{
+		{"not an array", `{"labels":{"a":"b"}}`, "body: expected an array, got object"},
+		{"empty array", `[]`, "body: empty array: send at least one alert"},
+		{"no labels", `[{"annotations":{"summary":"x"}}]`, "[0].labels: missing or empty…"},
+		{"only empty label values", `[{"labels":{"a":""}}]`, "[0].labels: missing or empty…"},
+		{"bad startsAt", `[{"labels":{"a":"b"}},{"labels":{"a":"c"},"startsAt":"soon"}]`, `[1].startsAt: "soon" is not an RFC 3339 time…`},
+		{"ends before starts", `[{"labels":{"a":"b"},"startsAt":"2024-05-01T11:00:00Z","endsAt":"2024-05-01T10:00:00Z"}]`, "[0]: start time must be before end time…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { sourcetest.RequireError(t, APIParser{}, tt.body, tt.wantErr) })
+	}
+}
+
+func TestAPIStatusFromEndsAt(t *testing.T) {
+	future := sourcetest.Now.Add(4 * time.Minute).Format(time.RFC3339)
+	past := sourcetest.Now.Add(-time.Minute).Format(time.RFC3339)
+	firing := sourcetest.ParseOne(t, APIParser{}, `[{"labels":{"a":"b"},"startsAt":"2024-05-01T11:00:00Z","endsAt":"`+future+`"}]`)
+	require.Equal(t, amsv1.AlertStatus_ALERT_STATUS_FIRING, firing.GetStatus(), "Prometheus sets endsAt ahead as an expiry")
+	require.Nil(t, firing.GetEndsAt())
+	resolved := sourcetest.ParseOne(t, APIParser{}, `[{"labels":{"a":"b"},"startsAt":"2024-05-01T11:00:00Z","endsAt":"`+past+`"}]`)
+	require.Equal(t, amsv1.AlertStatus_ALERT_STATUS_RESOLVED, resolved.GetStatus())
+	require.Equal(t, firing.GetFingerprint(), resolved.GetFingerprint())
+	unset := sourcetest.ParseOne(t, APIParser{}, `[{"labels":{"a":"b"},"startsAt":"0001-01-01T00:00:00Z","endsAt":"0001-01-01T00:00:00Z"}]`)
+	require.Equal(t, amsv1.AlertStatus_ALERT_STATUS_FIRING, unset.GetStatus(), "zero times mean unset")
+	require.Nil(t, unset.GetStartsAt())
+}
