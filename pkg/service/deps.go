@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,6 +25,22 @@ type Deps struct {
 	Now func() time.Time
 	// Replicas for the streams and buckets the service creates.
 	Replicas int
+	// HTTPClient makes the service's outbound HTTP calls (fetching SNS
+	// certificates, vendor APIs). Tests point it at local fakes; nil means
+	// DefaultHTTPClient.
+	HTTPClient *http.Client
+}
+
+// DefaultHTTPClient is the outbound client a process gives its services:
+// a bounded timeout so a hung vendor cannot hold a worker forever.
+func DefaultHTTPClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
+
+// Client returns d.HTTPClient, or DefaultHTTPClient when it is nil.
+func (d Deps) Client() *http.Client {
+	if d.HTTPClient != nil {
+		return d.HTTPClient
+	}
+	return DefaultHTTPClient()
 }
 
 // Runnable is a started service: Run blocks until ctx ends and returns nil

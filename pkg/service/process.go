@@ -90,6 +90,7 @@ func (p *Process) Run(ctx context.Context) (err error) {
 	deps := Deps{
 		JS: js, Log: log, Registerer: reg, Tracing: tracing.Provider,
 		BusMetrics: bus.NewMetrics(reg), Now: time.Now, Replicas: cfg.NATS.Replicas,
+		HTTPClient: DefaultHTTPClient(),
 	}
 	comps, err := p.Build(deps)
 	if err != nil {
