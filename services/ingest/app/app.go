@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,10 +23,8 @@ import (
 	"github.com/amsproject/ams/pkg/bus"
 	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/service"
-	"github.com/amsproject/ams/services/ingest/internal/auth"
 	"github.com/amsproject/ams/services/ingest/internal/httpapi"
 	"github.com/amsproject/ams/services/ingest/internal/publish"
-	"github.com/amsproject/ams/services/ingest/internal/sources"
 	"github.com/amsproject/ams/services/ingest/internal/topology"
 )
 
@@ -43,25 +41,6 @@ const (
 )
 
 var errNotStarted = errors.New("ALERTS stream not ensured yet")
-
-// ValidateConfig checks the parts of the config only ingest understands:
-// every integration's source must be a source type ingest can parse. The
-// rest of the file is validated by config.Load.
-func ValidateConfig(cfg *config.File) error {
-	if cfg == nil {
-		return errors.New("no configuration")
-	}
-	var errs []error
-	for i, t := range cfg.Tenants {
-		for j, in := range t.Integrations {
-			if _, ok := sources.ForName(in.Source); !ok {
-				errs = append(errs, fmt.Errorf("tenants[%d].integrations[%d].source: %q is not a supported source (supported: %s)",
-					i, j, in.Source, strings.Join(sources.Supported(), ", ")))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // Ingest receives webhooks and stores them as alerts in the ALERTS stream.
 type Ingest struct {
@@ -109,7 +88,7 @@ func New(cfg *config.File, deps service.Deps) (*Ingest, error) {
 		deps.Replicas = 1
 	}
 
-	integrations, err := integrationsFrom(cfg)
+	integrations, err := integrationsFrom(cfg, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -124,10 +103,12 @@ func New(cfg *config.File, deps service.Deps) (*Ingest, error) {
 		replicas: deps.Replicas,
 		notReady: errNotStarted,
 	}
+	// The compatible APIs find the integration by its credential: the
+	// token, or for the Events API the routing key.
 	tokens := map[string][]string{}
 	for _, t := range cfg.Tenants {
 		for _, in := range t.Integrations {
-			tokens[in.Name] = in.Tokens
+			tokens[in.Name] = slices.Concat(in.Tokens, in.RoutingKeys)
 		}
 	}
 	i.handler, err = httpapi.New(httpapi.Options{
@@ -145,30 +126,6 @@ func New(cfg *config.File, deps service.Deps) (*Ingest, error) {
 		return nil, err
 	}
 	return i, nil
-}
-
-// integrationsFrom indexes every tenant's integrations by name.
-func integrationsFrom(cfg *config.File) (map[string]*httpapi.Integration, error) {
-	out := map[string]*httpapi.Integration{}
-	for ti, t := range cfg.Tenants {
-		for ii, in := range t.Integrations {
-			// config.Validate rejects duplicates; New may be handed a config
-			// that never went through it, and a duplicate would silently
-			// route one tenant's alerts to another.
-			if _, dup := out[in.Name]; dup {
-				return nil, fmt.Errorf("tenants[%d].integrations[%d].name: %q is already used: integration names are unique across tenants", ti, ii, in.Name)
-			}
-			p, _ := sources.ForName(in.Source) // checked by ValidateConfig
-			out[in.Name] = &httpapi.Integration{
-				Name:   in.Name,
-				Tenant: t.ID,
-				Source: in.Source,
-				Parser: p,
-				Auth:   httpapi.TokenAuth{Secrets: auth.NewSecrets(in.Tokens)},
-			}
-		}
-	}
-	return out, nil
 }
 
 // newID returns a UUIDv7: time-ordered, so ids sort roughly by arrival.

@@ -249,6 +249,9 @@ func TestRunWaitsForTheBus(t *testing.T) {
 	require.Error(t, ing.Ready())
 }
 
+// supported is every source type, as ValidateConfig lists them.
+const supported = "alertmanager, awsdx, cloudwatch, datadog, generic, grafana, mackerel, pagerduty, pagerduty-events, zabbix"
+
 func TestValidateConfig(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -257,12 +260,26 @@ func TestValidateConfig(t *testing.T) {
 	}{
 		{"valid", func(*config.File) {}, ""},
 		{"unknown source", func(cfg *config.File) { cfg.Tenants[0].Integrations[1].Source = "foo" },
-			`tenants[0].integrations[1].source: "foo" is not a supported source (supported: alertmanager, generic)`},
+			`tenants[0].integrations[1].source: "foo" is not a supported source (supported: ` + supported + `)`},
 		{"every unknown source is reported", func(cfg *config.File) {
 			cfg.Tenants[0].Integrations[0].Source = "nagios"
 			cfg.Tenants[1].Integrations[0].Source = ""
-		}, "tenants[0].integrations[0].source: \"nagios\" is not a supported source (supported: alertmanager, generic)\n" +
-			"tenants[1].integrations[0].source: \"\" is not a supported source (supported: alertmanager, generic)"},
+		}, "tenants[0].integrations[0].source: \"nagios\" is not a supported source (supported: " + supported + ")\n" +
+			"tenants[1].integrations[0].source: \"\" is not a supported source (supported: " + supported + ")"},
+		{"signing secret missing", func(cfg *config.File) { cfg.Tenants[1].Integrations[0].Source = "pagerduty" },
+			"tenants[1].integrations[0].signing_secrets: missing: source pagerduty authenticates with signing_secrets\n" +
+				"tenants[1].integrations[0].tokens: not used by source pagerduty (it takes signing_secrets): remove it, or check the source"},
+		{"routing key missing", func(cfg *config.File) {
+			cfg.Tenants[1].Integrations[0].Source = "pagerduty-events"
+			cfg.Tenants[1].Integrations[0].Tokens = nil
+		}, "tenants[1].integrations[0].routing_keys: missing: source pagerduty-events authenticates with routing_keys"},
+		{"cloudwatch takes topics or tokens", func(cfg *config.File) {
+			cfg.Tenants[1].Integrations[0].Source = "cloudwatch"
+			cfg.Tenants[1].Integrations[0].TopicARNs = []string{"arn:aws:sns:us-east-1:123456789012:alarms"}
+		}, ""},
+		{"aws account on a push source", func(cfg *config.File) {
+			cfg.Tenants[1].Integrations[0].AWS = &config.AWSAccount{RoleARN: "arn:aws:iam::123456789012:role/x"}
+		}, "tenants[1].integrations[0].aws: not used by source generic (it takes tokens): remove it, or check the source"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,9 +307,9 @@ func TestNewRejectsWhatItCannotServe(t *testing.T) {
 		{"nil config", func(testing.TB) *config.File { return nil }, func() service.Deps { return service.Deps{JS: js} }, "no configuration"},
 		{"unknown source", func(tb testing.TB) *config.File {
 			cfg := testConfig(tb)
-			cfg.Tenants[1].Integrations[0].Source = "zabbix"
+			cfg.Tenants[1].Integrations[0].Source = "nagios"
 			return cfg
-		}, func() service.Deps { return service.Deps{JS: js} }, `tenants[1].integrations[0].source: "zabbix" is not a supported source`},
+		}, func() service.Deps { return service.Deps{JS: js} }, `tenants[1].integrations[0].source: "nagios" is not a supported source`},
 		{"duplicate integration name", func(tb testing.TB) *config.File {
 			cfg := testConfig(tb)
 			cfg.Tenants[1].Integrations[0].Name = "acme-am"

@@ -75,9 +75,15 @@ type harness struct {
 
 func newHarness(tb testing.TB) *harness {
 	tb.Helper()
+	return newHarnessWith(tb, testConfig(tb), nil)
+}
+
+// newHarnessWith serves cfg; client, if not nil, makes ingest's outbound
+// calls (SNS certificates).
+func newHarnessWith(tb testing.TB, cfg *config.File, client *http.Client) *harness {
+	tb.Helper()
 	srv := natstest.RunServer(tb)
 	_, js := natstest.Connect(tb, srv)
-	cfg := testConfig(tb)
 	reg := prometheus.NewRegistry()
 	ing, err := app.New(cfg, service.Deps{
 		JS:         js,
@@ -86,6 +92,7 @@ func newHarness(tb testing.TB) *harness {
 		Tracing:    noop.NewTracerProvider(),
 		Now:        func() time.Time { return testNow },
 		Replicas:   1,
+		HTTPClient: client,
 	})
 	require.NoError(tb, err)
 	mux := http.NewServeMux()

@@ -37,7 +37,7 @@ nats: {url: "nats://127.0.0.1:4222"}
 tenants:
   - id: acme
     integrations:
-      - {name: acme-zbx, source: zabbix, tokens: ["0123456789"]}
+      - {name: acme-nagios, source: nagios, tokens: ["0123456789"]}
 `)
 	embedded := write("embedded.yaml", `
 nats: {embedded: {enabled: true}}
@@ -52,7 +52,7 @@ nats: {embedded: {enabled: true}}
 		{"example config is valid", []string{"-config.file", filepath.Join("..", "..", "testdata", "ingest.yaml"), "-verify-config"},
 			exitOK, "configuration is valid", ""},
 		{"unknown source names the key", []string{"-config.file", unknownSource, "-verify-config"},
-			exitConfig, "", `tenants[0].integrations[0].source: "zabbix" is not a supported source (supported: alertmanager, generic)`},
+			exitConfig, "", `tenants[0].integrations[0].source: "nagios" is not a supported source (supported: alertmanager, awsdx, cloudwatch, datadog, generic, grafana, mackerel, pagerduty, pagerduty-events, zabbix)`},
 		{"standalone needs an external bus", []string{"-config.file", embedded, "-verify-config"},
 			exitConfig, "", "nats.url: missing"},
 		{"missing file", []string{"-config.file", filepath.Join(dir, "nope.yaml"), "-verify-config"},

@@ -30,9 +30,12 @@ import (
 	"github.com/amsproject/ams/services/ingest/internal/source"
 )
 
-// retryAfter is what a 503 tells the sender to wait, in seconds. Short:
+// retryAfterSeconds is what a 503 tells the sender to wait. Short:
 // JetStream outages are usually a leader election of a few seconds.
-const retryAfter = "5"
+const (
+	retryAfterSeconds = 5
+	retryAfter        = "5"
+)
 
 // Integration is one configured endpoint, resolved for serving.
 type Integration struct {
@@ -130,6 +133,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc(WebhookRoute, h.serveWebhook)
 	mux.HandleFunc(AlertmanagerAlertsRoute, h.serveAlertmanagerAlerts)
 	mux.HandleFunc(AlertmanagerStatusRoute, h.serveAlertmanagerStatus)
+	mux.HandleFunc(EnqueueRoute, h.serveEnqueue)
 }
 
 // byCredential finds the integration of source type src whose token the

@@ -7,24 +7,49 @@ import (
 
 	"github.com/amsproject/ams/services/ingest/internal/source"
 	"github.com/amsproject/ams/services/ingest/internal/source/alertmanager"
+	"github.com/amsproject/ams/services/ingest/internal/source/cloudwatch"
+	"github.com/amsproject/ams/services/ingest/internal/source/datadog"
 	"github.com/amsproject/ams/services/ingest/internal/source/generic"
+	"github.com/amsproject/ams/services/ingest/internal/source/grafana"
+	"github.com/amsproject/ams/services/ingest/internal/source/mackerel"
+	"github.com/amsproject/ams/services/ingest/internal/source/pagerduty"
+	"github.com/amsproject/ams/services/ingest/internal/source/pdevents"
+	"github.com/amsproject/ams/services/ingest/internal/source/zabbix"
 )
 
 // Source type names, as written in an integration's `source` key.
 const (
-	Alertmanager = "alertmanager"
-	Generic      = "generic"
+	Alertmanager    = "alertmanager"
+	CloudWatch      = "cloudwatch"
+	Datadog         = "datadog"
+	Generic         = "generic"
+	Grafana         = "grafana"
+	Mackerel        = "mackerel"
+	PagerDuty       = "pagerduty"
+	PagerDutyEvents = "pagerduty-events"
+	Zabbix          = "zabbix"
+	// AWSDirectConnect is a pull source: ingest polls the tenant's AWS
+	// account instead of parsing requests, so it has no parser.
+	AWSDirectConnect = "awsdx"
 )
 
-// parsers holds one parser per source type. Parsers are stateless.
+// parsers holds one parser per push source type. Parsers are stateless.
 var parsers = map[string]source.Parser{
-	Alertmanager: alertmanager.Parser{},
-	Generic:      generic.Parser{},
+	Alertmanager:    alertmanager.Parser{},
+	CloudWatch:      cloudwatch.Parser{},
+	Datadog:         datadog.Parser{},
+	Generic:         generic.Parser{},
+	Grafana:         grafana.Parser{},
+	Mackerel:        mackerel.Parser{},
+	PagerDuty:       pagerduty.Parser{},
+	PagerDutyEvents: pdevents.Parser{},
+	Zabbix:          zabbix.Parser{},
 }
 
-// Supported lists the source types, sorted, for error messages and docs.
+// Supported lists every source type, push and pull, sorted, for error
+// messages and docs.
 func Supported() []string {
-	names := make([]string, 0, len(parsers))
+	names := []string{AWSDirectConnect}
 	for n := range parsers {
 		names = append(names, n)
 	}
@@ -32,8 +57,38 @@ func Supported() []string {
 	return names
 }
 
-// ForName returns the parser for a source type.
+// ForName returns the parser for a push source type; false for a pull
+// source or an unknown name.
 func ForName(name string) (source.Parser, bool) {
 	p, ok := parsers[name]
 	return p, ok
+}
+
+// Credential is a kind of secret an integration can be configured with.
+type Credential string
+
+// Credential kinds, named as their config keys.
+const (
+	Tokens         Credential = "tokens"
+	RoutingKeys    Credential = "routing_keys"
+	SigningSecrets Credential = "signing_secrets"
+	TopicARNs      Credential = "topic_arns"
+	AWSAccount     Credential = "aws"
+)
+
+// Credentials says which credential kinds a source type takes; at least
+// one of them must be configured.
+func Credentials(src string) []Credential {
+	switch src {
+	case PagerDuty:
+		return []Credential{SigningSecrets}
+	case PagerDutyEvents:
+		return []Credential{RoutingKeys}
+	case CloudWatch:
+		return []Credential{TopicARNs, Tokens} // SNS deliveries, EventBridge API destinations
+	case AWSDirectConnect:
+		return []Credential{AWSAccount}
+	default:
+		return []Credential{Tokens}
+	}
 }

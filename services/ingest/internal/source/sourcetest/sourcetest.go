@@ -129,8 +129,9 @@ func MarshalGolden(tb testing.TB, alerts []*amsv1.Alert) []byte {
 // Fuzz feeds arbitrary bodies to p, seeded with the samples of src (and
 // testdata/fuzz/<FuzzName> of the calling package, which go test reads
 // itself). Whatever the input, a parser must not panic, must reject with a
-// *source.Error, and everything it accepts must be an alert the rest of AMS
-// can rely on. header, if not nil, is sent with every input.
+// *source.Error or set it aside with a *source.Ignored, and everything it
+// accepts must be an alert the rest of AMS can rely on. header, if not nil,
+// is sent with every input.
 func Fuzz(f *testing.F, p source.Parser, src string, header http.Header) {
 	for _, file := range Samples(f, src) {
 		b, err := os.ReadFile(file)
@@ -143,8 +144,12 @@ func Fuzz(f *testing.F, p source.Parser, src string, header http.Header) {
 		alerts, err := source.Normalize(p, body, header, Envelope(src))
 		if err != nil {
 			var se *source.Error
-			if !errors.As(err, &se) {
-				t.Fatalf("error %T is not a *source.Error: %v", err, err)
+			var ig *source.Ignored
+			if !errors.As(err, &se) && !errors.As(err, &ig) {
+				t.Fatalf("error %T is neither a *source.Error nor a *source.Ignored: %v", err, err)
+			}
+			if alerts != nil {
+				t.Fatalf("returned %d alerts with an error", len(alerts))
 			}
 			return
 		}
