@@ -49,6 +49,8 @@ type Ingest struct {
 	cfg      config.Ingest
 	replicas int
 	handler  *httpapi.Handler
+	// pull holds the pull sources' settings; its monitor starts in Run.
+	pull pullSources
 
 	mu       sync.RWMutex
 	notReady error // nil once ALERTS exists and until shutdown
@@ -111,11 +113,13 @@ func New(cfg *config.File, deps service.Deps) (*Ingest, error) {
 			tokens[in.Name] = slices.Concat(in.Tokens, in.RoutingKeys)
 		}
 	}
+	publisher := publish.New(bus.NewPublisher(deps.JS, Name, deps.Tracing), ic.PublishTimeout)
+	i.pull = pullSourcesFrom(cfg, deps, publisher)
 	i.handler, err = httpapi.New(httpapi.Options{
 		Integrations: integrations,
 		MaxBodyBytes: ic.MaxBodyBytes,
 		Ready:        i.Ready,
-		Publisher:    publish.New(bus.NewPublisher(deps.JS, Name, deps.Tracing), ic.PublishTimeout),
+		Publisher:    publisher,
 		Metrics:      metrics,
 		Log:          i.log,
 		Tracer:       deps.Tracing.Tracer("github.com/amsproject/ams/services/ingest"),
@@ -164,9 +168,11 @@ func (i *Ingest) Run(ctx context.Context) error {
 	}
 	i.setNotReady(nil)
 	i.log.Info("ingest ready", "stream", topology.Stream, "subject", topology.Subject("<tenant>"))
+	pulled := make(chan error, 1)
+	go func() { pulled <- i.pull.run(ctx, i.js, i.replicas, i.log) }()
 	<-ctx.Done()
 	i.setNotReady(errors.New("shutting down"))
-	return nil
+	return <-pulled
 }
 
 // Ready returns nil once the ALERTS stream exists, and an error saying why
