@@ -11,8 +11,9 @@ MODULES   := $(shell $(GO) list -f '{{.Dir}}' -m)
 CONFIG    ?= deploy/examples/ams.yaml
 BINARIES  := ams amsctl ingest classifier executor ticketing escalation
 BENCHTIME ?= 2000x
+FUZZTIME  ?= 10s
 
-.PHONY: all build run test test-go check-generated generate lint bench tidy clean help
+.PHONY: all build run test test-go check-generated generate lint bench fuzz tidy clean help
 all: build
 
 help: ## list targets
@@ -53,6 +54,16 @@ lint: ## buf lint and golangci-lint on every module
 
 bench: ## run the benchmarks and print their figures
 	cd services/ams && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./app/
+
+fuzz: ## run every fuzz target of every module for FUZZTIME each (CI: a short run)
+	@for m in $(MODULES); do \
+	  for pkg in $$(cd $$m && $(GO) list ./...); do \
+	    for f in $$(cd $$m && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	      echo "== fuzz $$f ($$pkg, $(FUZZTIME))"; \
+	      (cd $$m && $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg) || exit 1; \
+	    done; \
+	  done; \
+	done
 
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
