@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/ingest/internal/source"
 )
@@ -79,35 +81,65 @@ func (Parser) Parse(r source.Request) ([]*amsv1.Alert, error) {
 	return out, nil
 }
 
-func (in *amAlert) normalise(path string, msg *amMessage, now time.Time) (*amsv1.Alert, error) {
-	status, err := source.ParseStatus(path+".status", in.Status, amsv1.AlertStatus_ALERT_STATUS_UNSPECIFIED)
+// Fields are what Alertmanager-shaped alerts share: Alertmanager's own
+// and Grafana's, which copies its webhook format.
+type Fields struct {
+	Status, StartsAt, EndsAt, Fingerprint string
+	Labels, Annotations                   map[string]string
+}
+
+// Core is Fields read and checked.
+type Core struct {
+	Status      amsv1.AlertStatus
+	Fingerprint string
+	StartsAt    *timestamppb.Timestamp
+	EndsAt      *timestamppb.Timestamp
+	// Summary is annotations.summary, then description, then the
+	// alertname label.
+	Summary string
+}
+
+// Read parses the status and times (an end time past now resolves a firing
+// alert) and takes the sender's fingerprint, or one made from the labels.
+// Errors name the field under path.
+func (f Fields) Read(path string, now time.Time) (Core, error) {
+	status, err := source.ParseStatus(path+".status", f.Status, amsv1.AlertStatus_ALERT_STATUS_UNSPECIFIED)
 	if err != nil {
-		return nil, err
+		return Core{}, err
 	}
-	startsAt, err := source.ParseTime(path+".startsAt", in.StartsAt)
+	startsAt, err := source.ParseTime(path+".startsAt", f.StartsAt)
 	if err != nil {
-		return nil, err
+		return Core{}, err
 	}
-	endsAt, err := source.ParseTime(path+".endsAt", in.EndsAt)
+	endsAt, err := source.ParseTime(path+".endsAt", f.EndsAt)
 	if err != nil {
-		return nil, err
+		return Core{}, err
 	}
-	fp, err := source.CheckFingerprint(path+".fingerprint", in.Fingerprint)
+	fp, err := source.CheckFingerprint(path+".fingerprint", f.Fingerprint)
 	if err != nil {
-		return nil, err
+		return Core{}, err
 	}
 	if fp == "" {
-		if len(in.Labels) == 0 {
-			return nil, source.FieldErr(path+".labels", "empty, and no fingerprint given: an alert needs labels to be told apart from others")
+		if len(f.Labels) == 0 {
+			return Core{}, source.FieldErr(path+".labels", "empty, and no fingerprint given: an alert needs labels to be told apart from others")
 		}
-		fp = source.LabelsFingerprint(in.Labels)
+		fp = source.LabelsFingerprint(f.Labels)
 	}
 	status, ends := source.Settle(status, endsAt, now)
-
-	summary := source.FirstNonEmpty(in.Annotations, "summary", "description")
+	summary := source.FirstNonEmpty(f.Annotations, "summary", "description")
 	if summary == "" {
-		summary = source.FirstNonEmpty(in.Labels, "alertname")
+		summary = source.FirstNonEmpty(f.Labels, "alertname")
 	}
+	return Core{Status: status, Fingerprint: fp, StartsAt: source.Timestamp(startsAt), EndsAt: ends, Summary: summary}, nil
+}
+
+func (in *amAlert) normalise(path string, msg *amMessage, now time.Time) (*amsv1.Alert, error) {
+	c, err := Fields{Status: in.Status, StartsAt: in.StartsAt, EndsAt: in.EndsAt, Fingerprint: in.Fingerprint,
+		Labels: in.Labels, Annotations: in.Annotations}.Read(path, now)
+	if err != nil {
+		return nil, err
+	}
+	fp, summary := c.Fingerprint, c.Summary
 	if summary == "" {
 		// Prometheus always sets alertname; other senders may not. A 400
 		// here would make Alertmanager drop the alert, so name it instead.
@@ -116,15 +148,15 @@ func (in *amAlert) normalise(path string, msg *amMessage, now time.Time) (*amsv1
 
 	a := &amsv1.Alert{
 		Fingerprint: fp,
-		Status:      status,
+		Status:      c.Status,
 		Severity:    Severity(in.Labels["severity"]),
 		Summary:     summary,
 		Description: strings.TrimSpace(in.Annotations["description"]),
 		Labels:      source.NonEmpty(in.Labels),
 		Annotations: source.NonEmpty(in.Annotations),
 		Resource:    source.ResourceFromLabels(in.Labels),
-		StartsAt:    source.Timestamp(startsAt),
-		EndsAt:      ends,
+		StartsAt:    c.StartsAt,
+		EndsAt:      c.EndsAt,
 	}
 	for _, l := range []struct{ url, title string }{
 		{in.GeneratorURL, "Source"},

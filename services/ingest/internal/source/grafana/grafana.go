@@ -131,53 +131,29 @@ func checkVersion(v string) error {
 }
 
 func (in *gfAlert) normalise(path string, msg *message, now time.Time) (*amsv1.Alert, error) {
-	status, err := source.ParseStatus(path+".status", in.Status, amsv1.AlertStatus_ALERT_STATUS_UNSPECIFIED)
+	c, err := alertmanager.Fields{Status: in.Status, StartsAt: in.StartsAt, EndsAt: in.EndsAt, Fingerprint: in.Fingerprint,
+		Labels: in.Labels, Annotations: in.Annotations}.Read(path, now)
 	if err != nil {
 		return nil, err
 	}
-	startsAt, err := source.ParseTime(path+".startsAt", in.StartsAt)
-	if err != nil {
-		return nil, err
+	summary := c.Summary
+	if summary == "" {
+		summary = "Grafana alert " + c.Fingerprint
 	}
-	endsAt, err := source.ParseTime(path+".endsAt", in.EndsAt)
-	if err != nil {
-		return nil, err
-	}
-	fp, err := source.CheckFingerprint(path+".fingerprint", in.Fingerprint)
-	if err != nil {
-		return nil, err
-	}
-	if fp == "" {
-		if len(in.Labels) == 0 {
-			return nil, source.FieldErr(path+".labels", "empty, and no fingerprint given: an alert needs labels to be told apart from others")
-		}
-		fp = source.LabelsFingerprint(in.Labels)
-	}
-	status, ends := source.Settle(status, endsAt, now)
 
 	return &amsv1.Alert{
-		Fingerprint: fp,
-		Status:      status,
+		Fingerprint: c.Fingerprint,
+		Status:      c.Status,
 		Severity:    alertmanager.Severity(in.Labels["severity"]),
-		Summary:     in.summary(fp),
+		Summary:     summary,
 		Description: strings.TrimSpace(in.Annotations["description"]),
 		Labels:      source.NonEmpty(in.Labels),
 		Annotations: source.NonEmpty(in.annotations(msg.OrgID)),
 		Resource:    source.ResourceFromLabels(in.Labels),
 		Links:       in.links(msg.ExternalURL),
-		StartsAt:    source.Timestamp(startsAt),
-		EndsAt:      ends,
+		StartsAt:    c.StartsAt,
+		EndsAt:      c.EndsAt,
 	}, nil
-}
-
-func (in *gfAlert) summary(fp string) string {
-	if s := source.FirstNonEmpty(in.Annotations, "summary", "description"); s != "" {
-		return s
-	}
-	if s := source.FirstNonEmpty(in.Labels, "alertname"); s != "" {
-		return s
-	}
-	return "Grafana alert " + fp
 }
 
 // annotations are the alert's own, plus what Grafana reports beside them:
