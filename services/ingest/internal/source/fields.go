@@ -162,3 +162,37 @@ func ResourceFromLabels(labels map[string]string) *amsv1.Resource {
 	}
 	return r
 }
+
+// ParseISOTime reads an ISO 8601 time as PagerDuty writes them: RFC 3339,
+// or with the offset written without a colon ("2015-07-17T08:42:58.315+0000"),
+// which its own examples use. Empty means unset.
+func ParseISOTime(path, s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, FieldErr(path, "%q is not an ISO 8601 time such as 2024-05-01T12:00:00Z", s)
+}
+
+// PrioritySeverity maps the P1 to P5 incident priorities PagerDuty and
+// Datadog share: P1 critical, P2 error, P3 warning, P4 and P5 info. Anything
+// else (no priority) is SEVERITY_UNSPECIFIED, for the caller to decide.
+func PrioritySeverity(p string) amsv1.Severity {
+	switch strings.ToUpper(strings.TrimSpace(p)) {
+	case "P1":
+		return amsv1.Severity_SEVERITY_CRITICAL
+	case "P2":
+		return amsv1.Severity_SEVERITY_ERROR
+	case "P3":
+		return amsv1.Severity_SEVERITY_WARNING
+	case "P4", "P5":
+		return amsv1.Severity_SEVERITY_INFO
+	default:
+		return amsv1.Severity_SEVERITY_UNSPECIFIED
+	}
+}

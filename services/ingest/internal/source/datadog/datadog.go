@@ -307,7 +307,7 @@ func parseTransition(s string) transition {
 // Severity maps a monitor priority (P1–P5), else the alert type; warn caps
 // the result at WARNING. See the package comment.
 func Severity(priority, alertType string, warn bool) amsv1.Severity {
-	sev := prioritySeverity(priority)
+	sev := source.PrioritySeverity(priority)
 	if sev == amsv1.Severity_SEVERITY_UNSPECIFIED {
 		sev = typeSeverity(alertType)
 	}
@@ -315,21 +315,6 @@ func Severity(priority, alertType string, warn bool) amsv1.Severity {
 		sev = amsv1.Severity_SEVERITY_WARNING
 	}
 	return sev
-}
-
-func prioritySeverity(p string) amsv1.Severity {
-	switch strings.ToUpper(strings.TrimSpace(p)) {
-	case "P1":
-		return amsv1.Severity_SEVERITY_CRITICAL
-	case "P2":
-		return amsv1.Severity_SEVERITY_ERROR
-	case "P3":
-		return amsv1.Severity_SEVERITY_WARNING
-	case "P4", "P5":
-		return amsv1.Severity_SEVERITY_INFO
-	default: // no priority set on the monitor
-		return amsv1.Severity_SEVERITY_UNSPECIFIED
-	}
 }
 
 func typeSeverity(t string) amsv1.Severity {

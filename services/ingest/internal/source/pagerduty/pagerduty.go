@@ -202,11 +202,11 @@ func (Parser) Parse(r source.Request) ([]*amsv1.Alert, error) {
 	if fp == "" {
 		return nil, source.FieldErr("event.data.id", "missing: the incident id identifies the alert")
 	}
-	createdAt, err := parseTime("event.data.created_at", string(inc.CreatedAt))
+	createdAt, err := source.ParseISOTime("event.data.created_at", string(inc.CreatedAt))
 	if err != nil {
 		return nil, err
 	}
-	occurredAt, err := parseTime("event.occurred_at", ev.OccurredAt)
+	occurredAt, err := source.ParseISOTime("event.occurred_at", ev.OccurredAt)
 	if err != nil {
 		return nil, err
 	}
@@ -298,15 +298,8 @@ func statusOf(s string) amsv1.AlertStatus {
 //
 //	high → critical, low → warning, missing or unknown → warning
 func Severity(priority, urgency string) amsv1.Severity {
-	switch strings.ToUpper(strings.TrimSpace(priority)) {
-	case "P1":
-		return amsv1.Severity_SEVERITY_CRITICAL
-	case "P2":
-		return amsv1.Severity_SEVERITY_ERROR
-	case "P3":
-		return amsv1.Severity_SEVERITY_WARNING
-	case "P4", "P5":
-		return amsv1.Severity_SEVERITY_INFO
+	if s := source.PrioritySeverity(priority); s != amsv1.Severity_SEVERITY_UNSPECIFIED {
+		return s
 	}
 	if strings.EqualFold(strings.TrimSpace(urgency), "high") {
 		return amsv1.Severity_SEVERITY_CRITICAL
@@ -332,23 +325,6 @@ func dedupKey(header, eventID string) (string, error) {
 		return "", source.FieldErr("event.id", "%d bytes is too long: use at most %d", len(k), source.MaxFingerprint)
 	}
 	return k, nil
-}
-
-// parseTime reads an ISO 8601 time. PagerDuty sends RFC 3339
-// ("2020-10-02T18:45:22.169Z"); the offset without a colon ("+0000"), which
-// ISO 8601 also allows and PagerDuty's own Events API examples use, is
-// accepted too.
-func parseTime(path, s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, source.FieldErr(path, "%q is not an ISO 8601 time such as 2024-05-01T12:00:00Z", s)
 }
 
 // webURL reports whether s is an absolute http(s) URL: links end up

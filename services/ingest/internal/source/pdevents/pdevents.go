@@ -287,7 +287,7 @@ func trigger(a *amsv1.Alert, in *enqueue) error {
 		}
 		return source.FieldErr("payload.severity", "%q is not critical, error, warning or info", pl.Severity)
 	}
-	ts, err := parseTime("payload.timestamp", pl.Timestamp)
+	ts, err := source.ParseISOTime("payload.timestamp", pl.Timestamp)
 	if err != nil {
 		return err
 	}
@@ -327,7 +327,7 @@ func followUp(a *amsv1.Alert, in *enqueue) {
 	if !ok {
 		sev = amsv1.Severity_SEVERITY_WARNING
 	}
-	ts, err := parseTime("", pl.Timestamp)
+	ts, err := source.ParseISOTime("", pl.Timestamp)
 	if err != nil {
 		ts = time.Time{}
 	}
@@ -556,22 +556,6 @@ func cut(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// parseTime reads payload.timestamp, an ISO 8601 time. PagerDuty's own
-// examples write the offset without a colon ("2015-07-17T08:42:58.315+0000"),
-// which RFC 3339 does not allow, so both forms are read.
-func parseTime(path, s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, source.FieldErr(path, "%q is not an ISO 8601 time such as 2015-07-17T08:42:58.315+0000", s)
 }
 
 func isNull(raw json.RawMessage) bool {
