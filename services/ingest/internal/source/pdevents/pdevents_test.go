@@ -95,7 +95,7 @@ func TestParseErrors(t *testing.T) {
 		{"no source", event(`"event_action":"trigger"`, `"payload":{"summary":"s","severity":"info"}`), "payload.source: missing or blank: give the affected system, preferably a hostname or FQDN"},
 		{"no severity", event(`"event_action":"trigger"`, `"payload":{"summary":"s","source":"h"}`), "payload.severity: missing or blank: want critical, error, warning or info"},
 		{"unknown severity", event(`"event_action":"trigger"`, `"payload":{"summary":"s","source":"h","severity":"high"}`), `payload.severity: "high" is not critical, error, warning or info`},
-		{"bad timestamp", event(`"event_action":"trigger"`, `"payload":{"summary":"s","source":"h","severity":"info","timestamp":"17/07/2015"}`), `payload.timestamp: "17/07/2015" is not an ISO 8601 time such as 2015-07-17T08:42:58.315+0000`},
+		{"bad timestamp", event(`"event_action":"trigger"`, `"payload":{"summary":"s","source":"h","severity":"info","timestamp":"17/07/2015"}`), `payload.timestamp: "17/07/2015" is not an ISO 8601 time such as 2024-05-01T12:00:00Z`},
 		{"component not a string", event(`"event_action":"trigger"`, `"payload":{"summary":"s","source":"h","severity":"info","component":{}}`), "payload.component: expected a string, got object"},
 		{"links not an array", event(`"event_action":"trigger"`, okPayload, `"links":{"href":"https://x.example"}`), "links: expected an array, got object"},
 		{"link without href", event(`"event_action":"trigger"`, okPayload, `"links":[{"href":"https://x.example"},{"text":"t"}]`), "links[1].href: missing: PagerDuty requires it"},
