@@ -153,7 +153,7 @@ func (i *Ingest) Run(ctx context.Context) error {
 			break
 		}
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopped while the bus was down: a clean shutdown
 		}
 		i.setNotReady(err)
 		i.log.Warn("ensure stream, will retry", "stream", topology.Stream, "retry_in", backoff, "err", err)

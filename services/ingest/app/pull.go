@@ -62,7 +62,7 @@ func (ps pullSources) run(ctx context.Context, js jetstream.JetStream, replicas 
 			break
 		}
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopped while the bus was down: a clean shutdown
 		}
 		log.Warn("ensure bucket, will retry", "bucket", dxmonitor.Bucket, "retry_in", backoff, "err", err)
 		select {

@@ -75,18 +75,18 @@ func grouped(a *amsv1.Alert) *amsv1.GroupedAlert {
 type Change int
 
 const (
-	// Unchanged: nothing to write.
+	// Unchanged means there is nothing to write.
 	Unchanged Change = iota
-	// AlreadyApplied: this very notification was applied before (a
+	// AlreadyApplied means this very notification was applied before (a
 	// redelivery); the caller re-publishes the current event.
 	AlreadyApplied
-	// Stale: an older notification than one already applied; ignored.
+	// Stale means an older notification than one already applied; ignored.
 	Stale
-	// Touched: counts and times changed, nothing worth an event.
+	// Touched means counts and times changed, nothing worth an event.
 	Touched
-	// Updated: the incident changed in a way consumers must see.
+	// Updated means the incident changed in a way consumers must see.
 	Updated
-	// Resolved: every grouped alert is resolved; the incident is closed.
+	// Resolved means every grouped alert is resolved; the incident is closed.
 	Resolved
 )
 

@@ -116,7 +116,7 @@ func (h *harness) stateKeys(tb testing.TB) []string {
 	tb.Helper()
 	lister, err := h.kv.ListKeys(context.Background())
 	require.NoError(tb, err)
-	defer lister.Stop()
+	defer func() { _ = lister.Stop() }()
 	var keys []string
 	for k := range lister.Keys() {
 		keys = append(keys, k)

@@ -406,7 +406,7 @@ func (m *Monitor) storedKeys(ctx context.Context, prefix string) (map[string]boo
 	if err != nil {
 		return nil, fmt.Errorf("list %s* in %s: %w", prefix, m.opts.State.Bucket(), err)
 	}
-	defer lister.Stop()
+	defer func() { _ = lister.Stop() }() // a listing stopped early has nothing to report
 	keys := map[string]bool{}
 	for k := range lister.Keys() {
 		keys[k] = true
@@ -473,7 +473,7 @@ func load(ctx context.Context, kv jetstream.KeyValue, key string) (*record, uint
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
 		// A value this code cannot read would block the VIF forever; an
 		// outage it held is re-detected at this poll with a new starts_at.
-		return nil, e.Revision(), nil
+		return nil, e.Revision(), nil //nolint:nilerr // deliberate, see above
 	}
 	return &r, e.Revision(), nil
 }

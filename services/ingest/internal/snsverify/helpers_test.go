@@ -93,9 +93,8 @@ func newClock(t time.Time) *clock {
 	return c
 }
 
-func (c *clock) set(t time.Time)     { c.now.Store(&t) }
-func (c *clock) Now() time.Time      { return *c.now.Load() }
-func (c *clock) add(d time.Duration) { c.set(c.Now().Add(d)) }
+func (c *clock) set(t time.Time) { c.now.Store(&t) }
+func (c *clock) Now() time.Time  { return *c.now.Load() }
 
 // verifier returns a Verifier using f's client and clk.
 func (f *fakeSNS) verifier(t *testing.T, clk *clock, o Options) *Verifier {

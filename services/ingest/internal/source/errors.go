@@ -23,11 +23,12 @@ func (e *Error) Error() string {
 	return e.Path + ": " + e.Problem
 }
 
+// FieldErr returns an *Error for the field at path.
 func FieldErr(path, format string, args ...any) *Error {
 	return &Error{Path: path, Problem: fmt.Sprintf(format, args...)}
 }
 
-// joinPath appends a JSON field name to a path, e.g. ("alerts[2]", "status").
+// JoinPath appends a JSON field name to a path, e.g. ("alerts[2]", "status").
 func JoinPath(path, field string) string {
 	switch {
 	case path == "":
@@ -39,7 +40,7 @@ func JoinPath(path, field string) string {
 	}
 }
 
-// decodeBody decodes a whole request body. json.Unmarshal checks the entire
+// DecodeBody decodes a whole request body. json.Unmarshal checks the entire
 // document's syntax before decoding anything, so a syntax error is always
 // reported (with its line and column) ahead of any type error.
 func DecodeBody(body []byte, v any) error {
@@ -52,7 +53,7 @@ func DecodeBody(body []byte, v any) error {
 	return nil
 }
 
-// decodeElement decodes one already-valid JSON value (an entry of alerts[])
+// DecodeElement decodes one already-valid JSON value (an entry of alerts[])
 // so that type errors can be reported under that entry's path. strict rejects
 // unknown fields, for AMS's own format where a misspelt field is a mistake.
 func DecodeElement(data []byte, path string, v any, strict bool) error {

@@ -19,7 +19,7 @@ import (
 // downstream keys and messages, and no real source needs more.
 const MaxFingerprint = 256
 
-// parseStatus reads a status field. An empty status is an error unless
+// ParseStatus reads a status field. An empty status is an error unless
 // fallback is given (the generic format defaults to firing).
 func ParseStatus(path, s string, fallback amsv1.AlertStatus) (amsv1.AlertStatus, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -37,7 +37,7 @@ func ParseStatus(path, s string, fallback amsv1.AlertStatus) (amsv1.AlertStatus,
 	}
 }
 
-// settle applies the rule every source shares: a firing alert whose end time
+// Settle applies the rule every source shares: a firing alert whose end time
 // has already passed is over, whatever the status field said (a sender that
 // sets endsAt as an expiry, like Alertmanager's API, relies on this). It
 // returns the status and the end time to record: a firing alert has not
@@ -52,7 +52,7 @@ func Settle(status amsv1.AlertStatus, endsAt, now time.Time) (amsv1.AlertStatus,
 	return status, nil
 }
 
-// parseTime reads an RFC 3339 time. Empty and Go's zero time
+// ParseTime reads an RFC 3339 time. Empty and Go's zero time
 // ("0001-01-01T00:00:00Z", which Alertmanager sends for "no end yet") both
 // mean unset and return the zero time.
 func ParseTime(path, s string) (time.Time, error) {
@@ -69,6 +69,7 @@ func ParseTime(path, s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// Timestamp converts t, or returns nil for the zero time (unset).
 func Timestamp(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {
 		return nil
@@ -76,7 +77,7 @@ func Timestamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// checkFingerprint validates a fingerprint the sender supplied.
+// CheckFingerprint validates a fingerprint the sender supplied.
 func CheckFingerprint(path, fp string) (string, error) {
 	fp = strings.TrimSpace(fp)
 	if len(fp) > MaxFingerprint {
@@ -85,7 +86,7 @@ func CheckFingerprint(path, fp string) (string, error) {
 	return fp, nil
 }
 
-// labelsFingerprint is a stable identity for a label set: the same labels in
+// LabelsFingerprint is a stable identity for a label set: the same labels in
 // any order give the same value. Names and values are separated by a byte
 // that cannot occur in UTF-8 text, so {a:"b,c"} and {a:"b",c:""} differ.
 func LabelsFingerprint(labels map[string]string) string {
@@ -101,7 +102,7 @@ func LabelsFingerprint(labels map[string]string) string {
 	return HashParts(parts...)
 }
 
-// hashParts returns the first 16 bytes of SHA-256 over parts, hex encoded:
+// HashParts returns the first 16 bytes of SHA-256 over parts, hex encoded:
 // short enough to read in a ticket, long enough never to collide by chance.
 func HashParts(parts ...string) string {
 	h := sha256.New()
@@ -112,7 +113,7 @@ func HashParts(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// hostFromInstance turns a Prometheus instance label into a host name:
+// HostFromInstance turns a Prometheus instance label into a host name:
 // "db1:9100" → "db1", "[2001:db8::1]:9100" → "2001:db8::1", and a blackbox
 // target "https://www.example.com/health" → "www.example.com".
 func HostFromInstance(instance string) string {
@@ -128,7 +129,7 @@ func HostFromInstance(instance string) string {
 	return instance
 }
 
-// firstNonEmpty returns the first non-blank value of m under keys, trimmed.
+// FirstNonEmpty returns the first non-blank value of m under keys, trimmed.
 func FirstNonEmpty(m map[string]string, keys ...string) string {
 	for _, k := range keys {
 		if v := strings.TrimSpace(m[k]); v != "" {
@@ -138,7 +139,7 @@ func FirstNonEmpty(m map[string]string, keys ...string) string {
 	return ""
 }
 
-// nonEmpty returns m, or nil when it is empty, so an absent and an empty
+// NonEmpty returns m, or nil when it is empty, so an absent and an empty
 // object normalise (and marshal) the same way.
 func NonEmpty(m map[string]string) map[string]string {
 	if len(m) == 0 {
