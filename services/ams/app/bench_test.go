@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,9 +19,6 @@ import (
 	"github.com/amsproject/ams/pkg/natstest"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 )
-
-// senders is how many HTTP clients post alerts at once in the benchmark.
-const senders = 16
 
 // BenchmarkPipeline sends b.N unique alerts through the all-in-one's real
 // HTTP ingest and measures, per alert, the time from the 202 to the first
@@ -51,13 +49,6 @@ type figures struct {
 	rate     float64
 	p50, p99 time.Duration
 	msgSize  int
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func percentiles(lat []time.Duration) (p50, p99 time.Duration) {
-	slices.Sort(lat)
-	return lat[len(lat)*50/100], lat[min(len(lat)-1, len(lat)*99/100)]
 }
 
 func runPipeline(b *testing.B, n int) figures {
@@ -95,41 +86,30 @@ func runPipeline(b *testing.B, n int) figures {
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = sub.Unsubscribe() })
 
+	client := benchClient(b)
+	url := "http://" + inst.httpAddr + "/v1/webhooks/demo-generic"
 	b.ResetTimer()
 	begin := time.Now()
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
-	for range senders {
-		wg.Go(func() {
-			for i := range jobs {
-				title := fmt.Sprintf("bench alert %d", i)
-				body := fmt.Sprintf(`{"summary": %q, "severity": "warning", "labels": {"alertname": "Bench", "n": "%d"}, "resource": {"host": "bench-%d"}}`, title, i, i)
-				req, _ := http.NewRequest(http.MethodPost, "http://"+inst.httpAddr+"/v1/webhooks/demo-generic", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+genericToken)
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusAccepted {
-					b.Errorf("status %d", resp.StatusCode)
-					return
-				}
-				mu.Lock()
-				if _, already := seen[title]; !already {
-					accepted[title] = time.Now()
-				}
-				mu.Unlock()
-			}
-		})
+	err = sendConcurrently(n, func(i int) error {
+		title := fmt.Sprintf("bench alert %d", i)
+		body := fmt.Sprintf(`{"summary": %q, "severity": "warning", "labels": {"alertname": "Bench", "n": "%d"}, "resource": {"host": "bench-%d"}}`, title, i, i)
+		status, resp, err := postBench(client, url, genericToken, body)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusAccepted {
+			return statusError(status, http.StatusAccepted, resp)
+		}
+		mu.Lock()
+		if _, already := seen[title]; !already {
+			accepted[title] = time.Now()
+		}
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Minute):
@@ -140,11 +120,7 @@ func runPipeline(b *testing.B, n int) figures {
 
 	mu.Lock()
 	defer mu.Unlock()
-	lat := make([]time.Duration, 0, n)
-	for _, d := range seen {
-		lat = append(lat, d)
-	}
-	p50, p99 := percentiles(lat)
+	p50, p99 := percentiles(slices.Collect(maps.Values(seen)))
 	// The message the baseline carries is the size of a stored alert.
 	return figures{rate: float64(n) / elapsed.Seconds(), p50: p50, p99: p99, msgSize: alertSize(b, nc)}
 }
@@ -226,31 +202,23 @@ func runBaseline(b *testing.B, n, size int) figures {
 
 	payload := make([]byte, size)
 	begin := time.Now()
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range senders {
-		wg.Go(func() {
-			for i := range jobs {
-				id := fmt.Sprintf("m%d", i)
-				m := &nats.Msg{Subject: "hop.1", Data: payload, Header: nats.Header{}}
-				m.Header.Set(jetstream.MsgIDHeader, id)
-				if _, err := js.PublishMsg(ctx, m); err != nil {
-					b.Error(err)
-					return
-				}
-				mu.Lock()
-				if _, already := seen[id]; !already {
-					stored[id] = time.Now()
-				}
-				mu.Unlock()
-			}
-		})
+	err = sendConcurrently(n, func(i int) error {
+		id := fmt.Sprintf("m%d", i)
+		m := &nats.Msg{Subject: "hop.1", Data: payload, Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, id)
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			return err
+		}
+		mu.Lock()
+		if _, already := seen[id]; !already {
+			stored[id] = time.Now()
+		}
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Minute):
@@ -259,10 +227,6 @@ func runBaseline(b *testing.B, n, size int) figures {
 	elapsed := time.Since(begin)
 	mu.Lock()
 	defer mu.Unlock()
-	lat := make([]time.Duration, 0, n)
-	for _, d := range seen {
-		lat = append(lat, d)
-	}
-	p50, p99 := percentiles(lat)
+	p50, p99 := percentiles(slices.Collect(maps.Values(seen)))
 	return figures{rate: float64(n) / elapsed.Seconds(), p50: p50, p99: p99, msgSize: size}
 }
