@@ -1,7 +1,8 @@
 // Package amsctl implements amsctl, the operator CLI that talks to the AMS
-// gRPC admin API (AdminService) and prints what it gets as tables or JSON.
+// gRPC admin API (AdminService) and prints what it gets as tables or JSON,
+// and that posts test alerts to ingest's HTTP API (send.go).
 //
-// Each command group lives in its own file (incidents.go, tickets.go) and is
+// Each command group lives in its own file (incidents.go, tickets.go, send.go) and is
 // built from a *cli that holds the global flags and the process surroundings
 // (output streams, clock, environment), so tests can run the whole CLI
 // in-process against a real gRPC server with a fixed clock.

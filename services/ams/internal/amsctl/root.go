@@ -40,9 +40,10 @@ func newRootCommand(e env) *cobra.Command {
 
 	root := groupCommand(&cobra.Command{
 		Use:   "amsctl",
-		Short: "Operate AMS: inspect incidents and tickets",
+		Short: "Operate AMS: inspect incidents and tickets, send test alerts",
 		Long: "amsctl talks to the gRPC admin API of a running ams (see `make run`)\n" +
-			"and prints tables, or JSON with -o json.",
+			"and prints tables, or JSON with -o json.\n" +
+			"`amsctl send` posts a test alert to ingest's HTTP API (--url) instead.",
 	})
 	// Errors are printed once, by run, with the exit code decided there;
 	// cobra would otherwise print them too and dump usage on every failed call.
@@ -72,6 +73,7 @@ func newRootCommand(e env) *cobra.Command {
 	root.AddCommand(
 		c.incidentsCommand(),
 		c.ticketsCommand(),
+		c.sendCommand(),
 	)
 	return root
 }
