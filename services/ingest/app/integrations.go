@@ -78,9 +78,9 @@ func joinCredentials(cs []sources.Credential) string {
 	return strings.Join(s, " or ")
 }
 
-// integrationsFrom resolves every push integration for serving, by name:
-// its tenant, parser and authenticator. Pull integrations (awsdx) have no
-// HTTP endpoint and are left out.
+// integrationsFrom resolves every integration for serving, by name: its
+// tenant, parser and authenticator. Pull integrations (awsdx) have neither:
+// nothing is posted to them.
 func integrationsFrom(cfg *config.File, deps service.Deps) (map[string]*httpapi.Integration, error) {
 	var sns *snsverify.Verifier // shared: one certificate cache for every topic
 	out := map[string]*httpapi.Integration{}
@@ -94,7 +94,10 @@ func integrationsFrom(cfg *config.File, deps service.Deps) (map[string]*httpapi.
 			}
 			p, ok := sources.ForName(in.Source)
 			if !ok {
-				continue // a pull source, checked by ValidateConfig
+				// A pull source (checked by ValidateConfig): known by name so
+				// that a request to it is told why nothing can be posted.
+				out[in.Name] = &httpapi.Integration{Name: in.Name, Tenant: t.ID, Source: in.Source}
+				continue
 			}
 			tokens := httpapi.TokenAuth{Secrets: auth.NewSecrets(in.Tokens)}
 			var authn httpapi.Authenticator = tokens

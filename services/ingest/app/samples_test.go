@@ -164,3 +164,14 @@ func resignSNS(t *testing.T, sns *snstest.Fake, body []byte) []byte {
 	delete(fields, "Signature")
 	return sns.Sign(t, fields)
 }
+
+func TestPullSourceTakesNoRequests(t *testing.T) {
+	cfg := samplesConfig(t)
+	cfg.Tenants[0].Integrations = append(cfg.Tenants[0].Integrations, config.Integration{Name: "acme-dx", Source: "awsdx",
+		AWS: &config.AWSAccount{RoleARN: "arn:aws:iam::123456789012:role/ams-monitor", ExternalID: "acme-ext", Regions: []string{"ap-northeast-1"}}})
+	require.NoError(t, cfg.Validate())
+	h := newHarnessWith(t, cfg, nil)
+	r := h.post(t, "acme-dx", "anything", []byte(`{"summary":"s"}`))
+	require.Equal(t, http.StatusNotFound, r.status)
+	require.Equal(t, `integration "acme-dx" is a pull source (awsdx): AMS polls it, and nothing can be posted to it`, r.Body.Error)
+}

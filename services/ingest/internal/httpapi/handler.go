@@ -43,9 +43,10 @@ type Integration struct {
 	// Tenant owns every alert that arrives on this integration.
 	Tenant string
 	Source string
+	// Parser is nil for a pull source, which takes no requests.
 	Parser source.Parser
 	// Auth checks a request's credential. TokenAuth unless the source
-	// signs its requests.
+	// signs its requests; nil for a pull source.
 	Auth Authenticator
 }
 

@@ -56,6 +56,10 @@ func (h *Handler) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.identify(in)
+	if in.Parser == nil {
+		q.fail(http.StatusNotFound, reasonUnknownIntegration, fmt.Sprintf("integration %q is a pull source (%s): AMS polls it, and nothing can be posted to it", name, in.Source), nil)
+		return
+	}
 	if err := in.Auth.Header(r); err != nil {
 		q.fail(http.StatusUnauthorized, reasonUnauthorized, err.Error(), nil)
 		return
