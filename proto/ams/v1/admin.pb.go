@@ -9,6 +9,8 @@ package amsv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -408,11 +410,1147 @@ func (x *GetTicketResponse) GetTicket() *Ticket {
 	return nil
 }
 
+type ExplainAlertRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The alert as ingest stores it; its tenant is set from the request.
+	Alert *Alert `protobuf:"bytes,2,opt,name=alert,proto3" json:"alert,omitempty"`
+	// Evaluation time; unset means now.
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainAlertRequest) Reset() {
+	*x = ExplainAlertRequest{}
+	mi := &file_ams_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainAlertRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainAlertRequest) ProtoMessage() {}
+
+func (x *ExplainAlertRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainAlertRequest.ProtoReflect.Descriptor instead.
+func (*ExplainAlertRequest) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ExplainAlertRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ExplainAlertRequest) GetAlert() *Alert {
+	if x != nil {
+		return x.Alert
+	}
+	return nil
+}
+
+func (x *ExplainAlertRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// RuleEvaluation is what one rule did during an evaluation.
+type RuleEvaluation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// matched, not matched, skipped or error.
+	Outcome string `protobuf:"bytes,3,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Error   string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// What a matching rule set, as "field=value" in a fixed order.
+	Changes       []string `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleEvaluation) Reset() {
+	*x = RuleEvaluation{}
+	mi := &file_ams_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleEvaluation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleEvaluation) ProtoMessage() {}
+
+func (x *RuleEvaluation) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleEvaluation.ProtoReflect.Descriptor instead.
+func (*RuleEvaluation) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RuleEvaluation) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RuleEvaluation) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RuleEvaluation) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *RuleEvaluation) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *RuleEvaluation) GetChanges() []string {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+type ExplainAlertResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Rules            []*RuleEvaluation      `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	Priority         Priority               `protobuf:"varint,2,opt,name=priority,proto3,enum=ams.v1.Priority" json:"priority,omitempty"`
+	Category         string                 `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
+	Labels           map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Runbook          string                 `protobuf:"bytes,5,opt,name=runbook,proto3" json:"runbook,omitempty"`
+	EscalationPolicy string                 `protobuf:"bytes,6,opt,name=escalation_policy,json=escalationPolicy,proto3" json:"escalation_policy,omitempty"`
+	Suppressed       bool                   `protobuf:"varint,7,opt,name=suppressed,proto3" json:"suppressed,omitempty"`
+	SuppressReason   string                 `protobuf:"bytes,8,opt,name=suppress_reason,json=suppressReason,proto3" json:"suppress_reason,omitempty"`
+	Delay            *durationpb.Duration   `protobuf:"bytes,9,opt,name=delay,proto3" json:"delay,omitempty"`
+	// Maintenance windows covering the alert at the evaluation time, by id.
+	MaintenanceWindows []string `protobuf:"bytes,10,rep,name=maintenance_windows,json=maintenanceWindows,proto3" json:"maintenance_windows,omitempty"`
+	// The explanation as amsctl prints it.
+	Text          string `protobuf:"bytes,11,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainAlertResponse) Reset() {
+	*x = ExplainAlertResponse{}
+	mi := &file_ams_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainAlertResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainAlertResponse) ProtoMessage() {}
+
+func (x *ExplainAlertResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainAlertResponse.ProtoReflect.Descriptor instead.
+func (*ExplainAlertResponse) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExplainAlertResponse) GetRules() []*RuleEvaluation {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *ExplainAlertResponse) GetPriority() Priority {
+	if x != nil {
+		return x.Priority
+	}
+	return Priority_PRIORITY_UNSPECIFIED
+}
+
+func (x *ExplainAlertResponse) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *ExplainAlertResponse) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *ExplainAlertResponse) GetRunbook() string {
+	if x != nil {
+		return x.Runbook
+	}
+	return ""
+}
+
+func (x *ExplainAlertResponse) GetEscalationPolicy() string {
+	if x != nil {
+		return x.EscalationPolicy
+	}
+	return ""
+}
+
+func (x *ExplainAlertResponse) GetSuppressed() bool {
+	if x != nil {
+		return x.Suppressed
+	}
+	return false
+}
+
+func (x *ExplainAlertResponse) GetSuppressReason() string {
+	if x != nil {
+		return x.SuppressReason
+	}
+	return ""
+}
+
+func (x *ExplainAlertResponse) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *ExplainAlertResponse) GetMaintenanceWindows() []string {
+	if x != nil {
+		return x.MaintenanceWindows
+	}
+	return nil
+}
+
+func (x *ExplainAlertResponse) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// MaintenanceWindow is a time during which a tenant's matching alerts are suppressed.
+// Exactly one of a one-off (start, end) or a recurring schedule (rrule or cron, with duration) is set.
+type MaintenanceWindow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "config/<name>" for windows from the configuration, "rt-..." for runtime ones.
+	Id     string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Name   string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// CEL over the alert; "true" covers every alert of the tenant.
+	Match string                 `protobuf:"bytes,5,opt,name=match,proto3" json:"match,omitempty"`
+	Start *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=start,proto3" json:"start,omitempty"`
+	End   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=end,proto3" json:"end,omitempty"`
+	Rrule string                 `protobuf:"bytes,8,opt,name=rrule,proto3" json:"rrule,omitempty"`
+	Cron  string                 `protobuf:"bytes,9,opt,name=cron,proto3" json:"cron,omitempty"`
+	// First occurrence of an RRULE, local time without offset (optional).
+	Dtstart  string               `protobuf:"bytes,10,opt,name=dtstart,proto3" json:"dtstart,omitempty"`
+	Duration *durationpb.Duration `protobuf:"bytes,11,opt,name=duration,proto3" json:"duration,omitempty"`
+	// IANA time zone the schedule (or a one-off written in local time) is read in.
+	TimeZone  string                 `protobuf:"bytes,12,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	CreatedBy string                 `protobuf:"bytes,13,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// config or runtime.
+	Origin string `protobuf:"bytes,15,opt,name=origin,proto3" json:"origin,omitempty"`
+	// Filled in by List: whether the window covers now, and when it next starts or ends.
+	Active        bool                   `protobuf:"varint,16,opt,name=active,proto3" json:"active,omitempty"`
+	NextStart     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=next_start,json=nextStart,proto3" json:"next_start,omitempty"`
+	ActiveUntil   *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=active_until,json=activeUntil,proto3" json:"active_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MaintenanceWindow) Reset() {
+	*x = MaintenanceWindow{}
+	mi := &file_ams_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MaintenanceWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MaintenanceWindow) ProtoMessage() {}
+
+func (x *MaintenanceWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MaintenanceWindow.ProtoReflect.Descriptor instead.
+func (*MaintenanceWindow) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MaintenanceWindow) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *MaintenanceWindow) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *MaintenanceWindow) GetRrule() string {
+	if x != nil {
+		return x.Rrule
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetDtstart() string {
+	if x != nil {
+		return x.Dtstart
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *MaintenanceWindow) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *MaintenanceWindow) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *MaintenanceWindow) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *MaintenanceWindow) GetNextStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextStart
+	}
+	return nil
+}
+
+func (x *MaintenanceWindow) GetActiveUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActiveUntil
+	}
+	return nil
+}
+
+type ListMaintenanceWindowsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMaintenanceWindowsRequest) Reset() {
+	*x = ListMaintenanceWindowsRequest{}
+	mi := &file_ams_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMaintenanceWindowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMaintenanceWindowsRequest) ProtoMessage() {}
+
+func (x *ListMaintenanceWindowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMaintenanceWindowsRequest.ProtoReflect.Descriptor instead.
+func (*ListMaintenanceWindowsRequest) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListMaintenanceWindowsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ListMaintenanceWindowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Windows       []*MaintenanceWindow   `protobuf:"bytes,1,rep,name=windows,proto3" json:"windows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMaintenanceWindowsResponse) Reset() {
+	*x = ListMaintenanceWindowsResponse{}
+	mi := &file_ams_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMaintenanceWindowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMaintenanceWindowsResponse) ProtoMessage() {}
+
+func (x *ListMaintenanceWindowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMaintenanceWindowsResponse.ProtoReflect.Descriptor instead.
+func (*ListMaintenanceWindowsResponse) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListMaintenanceWindowsResponse) GetWindows() []*MaintenanceWindow {
+	if x != nil {
+		return x.Windows
+	}
+	return nil
+}
+
+type AddMaintenanceWindowRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id, origin and the List-only fields are ignored.
+	Window        *MaintenanceWindow `protobuf:"bytes,1,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMaintenanceWindowRequest) Reset() {
+	*x = AddMaintenanceWindowRequest{}
+	mi := &file_ams_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMaintenanceWindowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMaintenanceWindowRequest) ProtoMessage() {}
+
+func (x *AddMaintenanceWindowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMaintenanceWindowRequest.ProtoReflect.Descriptor instead.
+func (*AddMaintenanceWindowRequest) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AddMaintenanceWindowRequest) GetWindow() *MaintenanceWindow {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+type AddMaintenanceWindowResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Window        *MaintenanceWindow     `protobuf:"bytes,1,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMaintenanceWindowResponse) Reset() {
+	*x = AddMaintenanceWindowResponse{}
+	mi := &file_ams_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMaintenanceWindowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMaintenanceWindowResponse) ProtoMessage() {}
+
+func (x *AddMaintenanceWindowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMaintenanceWindowResponse.ProtoReflect.Descriptor instead.
+func (*AddMaintenanceWindowResponse) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AddMaintenanceWindowResponse) GetWindow() *MaintenanceWindow {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+type DeleteMaintenanceWindowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMaintenanceWindowRequest) Reset() {
+	*x = DeleteMaintenanceWindowRequest{}
+	mi := &file_ams_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMaintenanceWindowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMaintenanceWindowRequest) ProtoMessage() {}
+
+func (x *DeleteMaintenanceWindowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMaintenanceWindowRequest.ProtoReflect.Descriptor instead.
+func (*DeleteMaintenanceWindowRequest) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteMaintenanceWindowRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *DeleteMaintenanceWindowRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteMaintenanceWindowResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMaintenanceWindowResponse) Reset() {
+	*x = DeleteMaintenanceWindowResponse{}
+	mi := &file_ams_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMaintenanceWindowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMaintenanceWindowResponse) ProtoMessage() {}
+
+func (x *DeleteMaintenanceWindowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMaintenanceWindowResponse.ProtoReflect.Descriptor instead.
+func (*DeleteMaintenanceWindowResponse) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+type ReplayRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// How far back to read the ALERTS stream.
+	Since *durationpb.Duration `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	// The candidate rules file (the same format as a tenant's rules file).
+	CandidateRules string `protobuf:"bytes,3,opt,name=candidate_rules,json=candidateRules,proto3" json:"candidate_rules,omitempty"`
+	// A name for the candidate in messages, e.g. its file name.
+	CandidateName string `protobuf:"bytes,4,opt,name=candidate_name,json=candidateName,proto3" json:"candidate_name,omitempty"`
+	// At most this many differing incidents are listed (0 = 50).
+	MaxDifferences int32 `protobuf:"varint,5,opt,name=max_differences,json=maxDifferences,proto3" json:"max_differences,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReplayRequest) Reset() {
+	*x = ReplayRequest{}
+	mi := &file_ams_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayRequest) ProtoMessage() {}
+
+func (x *ReplayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayRequest.ProtoReflect.Descriptor instead.
+func (*ReplayRequest) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReplayRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ReplayRequest) GetSince() *durationpb.Duration {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ReplayRequest) GetCandidateRules() string {
+	if x != nil {
+		return x.CandidateRules
+	}
+	return ""
+}
+
+func (x *ReplayRequest) GetCandidateName() string {
+	if x != nil {
+		return x.CandidateName
+	}
+	return ""
+}
+
+func (x *ReplayRequest) GetMaxDifferences() int32 {
+	if x != nil {
+		return x.MaxDifferences
+	}
+	return 0
+}
+
+// ReplayCounts is what one rule set did with the replayed alerts.
+type ReplayCounts struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Incidents          int64                  `protobuf:"varint,1,opt,name=incidents,proto3" json:"incidents,omitempty"`
+	Suppressed         int64                  `protobuf:"varint,2,opt,name=suppressed,proto3" json:"suppressed,omitempty"`
+	SuppressedByReason map[string]int64       `protobuf:"bytes,3,rep,name=suppressed_by_reason,json=suppressedByReason,proto3" json:"suppressed_by_reason,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Incidents that would reach automation and paging (activated).
+	Activated int64 `protobuf:"varint,4,opt,name=activated,proto3" json:"activated,omitempty"`
+	// Activated incidents with a runbook: automation runs.
+	AutomationRuns int64 `protobuf:"varint,5,opt,name=automation_runs,json=automationRuns,proto3" json:"automation_runs,omitempty"`
+	// Activated incidents without a runbook: escalation pages someone.
+	Pages int64 `protobuf:"varint,6,opt,name=pages,proto3" json:"pages,omitempty"`
+	// Incidents held by a delay that resolved before acting.
+	HeldThenResolved int64            `protobuf:"varint,7,opt,name=held_then_resolved,json=heldThenResolved,proto3" json:"held_then_resolved,omitempty"`
+	ByPriority       map[string]int64 `protobuf:"bytes,8,rep,name=by_priority,json=byPriority,proto3" json:"by_priority,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ReplayCounts) Reset() {
+	*x = ReplayCounts{}
+	mi := &file_ams_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayCounts) ProtoMessage() {}
+
+func (x *ReplayCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayCounts.ProtoReflect.Descriptor instead.
+func (*ReplayCounts) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReplayCounts) GetIncidents() int64 {
+	if x != nil {
+		return x.Incidents
+	}
+	return 0
+}
+
+func (x *ReplayCounts) GetSuppressed() int64 {
+	if x != nil {
+		return x.Suppressed
+	}
+	return 0
+}
+
+func (x *ReplayCounts) GetSuppressedByReason() map[string]int64 {
+	if x != nil {
+		return x.SuppressedByReason
+	}
+	return nil
+}
+
+func (x *ReplayCounts) GetActivated() int64 {
+	if x != nil {
+		return x.Activated
+	}
+	return 0
+}
+
+func (x *ReplayCounts) GetAutomationRuns() int64 {
+	if x != nil {
+		return x.AutomationRuns
+	}
+	return 0
+}
+
+func (x *ReplayCounts) GetPages() int64 {
+	if x != nil {
+		return x.Pages
+	}
+	return 0
+}
+
+func (x *ReplayCounts) GetHeldThenResolved() int64 {
+	if x != nil {
+		return x.HeldThenResolved
+	}
+	return 0
+}
+
+func (x *ReplayCounts) GetByPriority() map[string]int64 {
+	if x != nil {
+		return x.ByPriority
+	}
+	return nil
+}
+
+// ReplayDifference is one incident classified differently by the candidate.
+type ReplayDifference struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	GroupKey  string                 `protobuf:"bytes,1,opt,name=group_key,json=groupKey,proto3" json:"group_key,omitempty"`
+	Title     string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	// "P2 runbook=disk-cleanup" style summaries of each side.
+	Current       string `protobuf:"bytes,4,opt,name=current,proto3" json:"current,omitempty"`
+	Candidate     string `protobuf:"bytes,5,opt,name=candidate,proto3" json:"candidate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayDifference) Reset() {
+	*x = ReplayDifference{}
+	mi := &file_ams_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayDifference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayDifference) ProtoMessage() {}
+
+func (x *ReplayDifference) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayDifference.ProtoReflect.Descriptor instead.
+func (*ReplayDifference) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReplayDifference) GetGroupKey() string {
+	if x != nil {
+		return x.GroupKey
+	}
+	return ""
+}
+
+func (x *ReplayDifference) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *ReplayDifference) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *ReplayDifference) GetCurrent() string {
+	if x != nil {
+		return x.Current
+	}
+	return ""
+}
+
+func (x *ReplayDifference) GetCandidate() string {
+	if x != nil {
+		return x.Candidate
+	}
+	return ""
+}
+
+type ReplayResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Progress while replaying; the last message has summary set.
+	Processed     int64          `protobuf:"varint,1,opt,name=processed,proto3" json:"processed,omitempty"`
+	Total         int64          `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	Summary       *ReplaySummary `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayResponse) Reset() {
+	*x = ReplayResponse{}
+	mi := &file_ams_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayResponse) ProtoMessage() {}
+
+func (x *ReplayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayResponse.ProtoReflect.Descriptor instead.
+func (*ReplayResponse) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ReplayResponse) GetProcessed() int64 {
+	if x != nil {
+		return x.Processed
+	}
+	return 0
+}
+
+func (x *ReplayResponse) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *ReplayResponse) GetSummary() *ReplaySummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+type ReplaySummary struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Alerts             int64                  `protobuf:"varint,1,opt,name=alerts,proto3" json:"alerts,omitempty"`
+	Current            *ReplayCounts          `protobuf:"bytes,2,opt,name=current,proto3" json:"current,omitempty"`
+	Candidate          *ReplayCounts          `protobuf:"bytes,3,opt,name=candidate,proto3" json:"candidate,omitempty"`
+	DifferingIncidents int64                  `protobuf:"varint,4,opt,name=differing_incidents,json=differingIncidents,proto3" json:"differing_incidents,omitempty"`
+	Differences        []*ReplayDifference    `protobuf:"bytes,5,rep,name=differences,proto3" json:"differences,omitempty"`
+	From               *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	To                 *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ReplaySummary) Reset() {
+	*x = ReplaySummary{}
+	mi := &file_ams_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaySummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaySummary) ProtoMessage() {}
+
+func (x *ReplaySummary) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaySummary.ProtoReflect.Descriptor instead.
+func (*ReplaySummary) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReplaySummary) GetAlerts() int64 {
+	if x != nil {
+		return x.Alerts
+	}
+	return 0
+}
+
+func (x *ReplaySummary) GetCurrent() *ReplayCounts {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+func (x *ReplaySummary) GetCandidate() *ReplayCounts {
+	if x != nil {
+		return x.Candidate
+	}
+	return nil
+}
+
+func (x *ReplaySummary) GetDifferingIncidents() int64 {
+	if x != nil {
+		return x.DifferingIncidents
+	}
+	return 0
+}
+
+func (x *ReplaySummary) GetDifferences() []*ReplayDifference {
+	if x != nil {
+		return x.Differences
+	}
+	return nil
+}
+
+func (x *ReplaySummary) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ReplaySummary) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
 var File_ams_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ams_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x12ams/v1/admin.proto\x12\x06ams.v1\x1a\x15ams/v1/incident.proto\x1a\x13ams/v1/ticket.proto\"q\n" +
+	"\x12ams/v1/admin.proto\x12\x06ams.v1\x1a\x12ams/v1/alert.proto\x1a\x13ams/v1/common.proto\x1a\x15ams/v1/incident.proto\x1a\x13ams/v1/ticket.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n" +
 	"\x14ListIncidentsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.ams.v1.IncidentStateR\x05state\x12\x14\n" +
@@ -432,12 +1570,123 @@ const file_ams_v1_admin_proto_rawDesc = "" +
 	"\x10GetTicketRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\";\n" +
 	"\x11GetTicketResponse\x12&\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x0e.ams.v1.TicketR\x06ticket2\xae\x02\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x0e.ams.v1.TicketR\x06ticket\"~\n" +
+	"\x13ExplainAlertRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12#\n" +
+	"\x05alert\x18\x02 \x01(\v2\r.ams.v1.AlertR\x05alert\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x84\x01\n" +
+	"\x0eRuleEvaluation\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aoutcome\x18\x03 \x01(\tR\aoutcome\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x18\n" +
+	"\achanges\x18\x05 \x03(\tR\achanges\"\x91\x04\n" +
+	"\x14ExplainAlertResponse\x12,\n" +
+	"\x05rules\x18\x01 \x03(\v2\x16.ams.v1.RuleEvaluationR\x05rules\x12,\n" +
+	"\bpriority\x18\x02 \x01(\x0e2\x10.ams.v1.PriorityR\bpriority\x12\x1a\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory\x12@\n" +
+	"\x06labels\x18\x04 \x03(\v2(.ams.v1.ExplainAlertResponse.LabelsEntryR\x06labels\x12\x18\n" +
+	"\arunbook\x18\x05 \x01(\tR\arunbook\x12+\n" +
+	"\x11escalation_policy\x18\x06 \x01(\tR\x10escalationPolicy\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\a \x01(\bR\n" +
+	"suppressed\x12'\n" +
+	"\x0fsuppress_reason\x18\b \x01(\tR\x0esuppressReason\x12/\n" +
+	"\x05delay\x18\t \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12/\n" +
+	"\x13maintenance_windows\x18\n" +
+	" \x03(\tR\x12maintenanceWindows\x12\x12\n" +
+	"\x04text\x18\v \x01(\tR\x04text\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf9\x04\n" +
+	"\x11MaintenanceWindow\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05match\x18\x05 \x01(\tR\x05match\x120\n" +
+	"\x05start\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x14\n" +
+	"\x05rrule\x18\b \x01(\tR\x05rrule\x12\x12\n" +
+	"\x04cron\x18\t \x01(\tR\x04cron\x12\x18\n" +
+	"\adtstart\x18\n" +
+	" \x01(\tR\adtstart\x125\n" +
+	"\bduration\x18\v \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1b\n" +
+	"\ttime_zone\x18\f \x01(\tR\btimeZone\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\r \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x16\n" +
+	"\x06origin\x18\x0f \x01(\tR\x06origin\x12\x16\n" +
+	"\x06active\x18\x10 \x01(\bR\x06active\x129\n" +
+	"\n" +
+	"next_start\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tnextStart\x12=\n" +
+	"\factive_until\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\vactiveUntil\"7\n" +
+	"\x1dListMaintenanceWindowsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"U\n" +
+	"\x1eListMaintenanceWindowsResponse\x123\n" +
+	"\awindows\x18\x01 \x03(\v2\x19.ams.v1.MaintenanceWindowR\awindows\"P\n" +
+	"\x1bAddMaintenanceWindowRequest\x121\n" +
+	"\x06window\x18\x01 \x01(\v2\x19.ams.v1.MaintenanceWindowR\x06window\"Q\n" +
+	"\x1cAddMaintenanceWindowResponse\x121\n" +
+	"\x06window\x18\x01 \x01(\v2\x19.ams.v1.MaintenanceWindowR\x06window\"H\n" +
+	"\x1eDeleteMaintenanceWindowRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"!\n" +
+	"\x1fDeleteMaintenanceWindowResponse\"\xd1\x01\n" +
+	"\rReplayRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12/\n" +
+	"\x05since\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05since\x12'\n" +
+	"\x0fcandidate_rules\x18\x03 \x01(\tR\x0ecandidateRules\x12%\n" +
+	"\x0ecandidate_name\x18\x04 \x01(\tR\rcandidateName\x12'\n" +
+	"\x0fmax_differences\x18\x05 \x01(\x05R\x0emaxDifferences\"\x84\x04\n" +
+	"\fReplayCounts\x12\x1c\n" +
+	"\tincidents\x18\x01 \x01(\x03R\tincidents\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\x02 \x01(\x03R\n" +
+	"suppressed\x12^\n" +
+	"\x14suppressed_by_reason\x18\x03 \x03(\v2,.ams.v1.ReplayCounts.SuppressedByReasonEntryR\x12suppressedByReason\x12\x1c\n" +
+	"\tactivated\x18\x04 \x01(\x03R\tactivated\x12'\n" +
+	"\x0fautomation_runs\x18\x05 \x01(\x03R\x0eautomationRuns\x12\x14\n" +
+	"\x05pages\x18\x06 \x01(\x03R\x05pages\x12,\n" +
+	"\x12held_then_resolved\x18\a \x01(\x03R\x10heldThenResolved\x12E\n" +
+	"\vby_priority\x18\b \x03(\v2$.ams.v1.ReplayCounts.ByPriorityEntryR\n" +
+	"byPriority\x1aE\n" +
+	"\x17SuppressedByReasonEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a=\n" +
+	"\x0fByPriorityEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xb8\x01\n" +
+	"\x10ReplayDifference\x12\x1b\n" +
+	"\tgroup_key\x18\x01 \x01(\tR\bgroupKey\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x129\n" +
+	"\n" +
+	"first_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x12\x18\n" +
+	"\acurrent\x18\x04 \x01(\tR\acurrent\x12\x1c\n" +
+	"\tcandidate\x18\x05 \x01(\tR\tcandidate\"u\n" +
+	"\x0eReplayResponse\x12\x1c\n" +
+	"\tprocessed\x18\x01 \x01(\x03R\tprocessed\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x03R\x05total\x12/\n" +
+	"\asummary\x18\x03 \x01(\v2\x15.ams.v1.ReplaySummaryR\asummary\"\xd4\x02\n" +
+	"\rReplaySummary\x12\x16\n" +
+	"\x06alerts\x18\x01 \x01(\x03R\x06alerts\x12.\n" +
+	"\acurrent\x18\x02 \x01(\v2\x14.ams.v1.ReplayCountsR\acurrent\x122\n" +
+	"\tcandidate\x18\x03 \x01(\v2\x14.ams.v1.ReplayCountsR\tcandidate\x12/\n" +
+	"\x13differing_incidents\x18\x04 \x01(\x03R\x12differingIncidents\x12:\n" +
+	"\vdifferences\x18\x05 \x03(\v2\x18.ams.v1.ReplayDifferenceR\vdifferences\x12.\n" +
+	"\x04from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02to2\xec\x05\n" +
 	"\fAdminService\x12L\n" +
 	"\rListIncidents\x12\x1c.ams.v1.ListIncidentsRequest\x1a\x1d.ams.v1.ListIncidentsResponse\x12F\n" +
 	"\vGetIncident\x12\x1a.ams.v1.GetIncidentRequest\x1a\x1b.ams.v1.GetIncidentResponse\x12F\n" +
 	"\vListTickets\x12\x1a.ams.v1.ListTicketsRequest\x1a\x1b.ams.v1.ListTicketsResponse\x12@\n" +
-	"\tGetTicket\x12\x18.ams.v1.GetTicketRequest\x1a\x19.ams.v1.GetTicketResponseB.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
+	"\tGetTicket\x12\x18.ams.v1.GetTicketRequest\x1a\x19.ams.v1.GetTicketResponse\x12I\n" +
+	"\fExplainAlert\x12\x1b.ams.v1.ExplainAlertRequest\x1a\x1c.ams.v1.ExplainAlertResponse\x12g\n" +
+	"\x16ListMaintenanceWindows\x12%.ams.v1.ListMaintenanceWindowsRequest\x1a&.ams.v1.ListMaintenanceWindowsResponse\x12a\n" +
+	"\x14AddMaintenanceWindow\x12#.ams.v1.AddMaintenanceWindowRequest\x1a$.ams.v1.AddMaintenanceWindowResponse\x12j\n" +
+	"\x17DeleteMaintenanceWindow\x12&.ams.v1.DeleteMaintenanceWindowRequest\x1a'.ams.v1.DeleteMaintenanceWindowResponse\x129\n" +
+	"\x06Replay\x12\x15.ams.v1.ReplayRequest\x1a\x16.ams.v1.ReplayResponse0\x01B.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
 
 var (
 	file_ams_v1_admin_proto_rawDescOnce sync.Once
@@ -451,41 +1700,98 @@ func file_ams_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ams_v1_admin_proto_rawDescData
 }
 
-var file_ams_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_ams_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ams_v1_admin_proto_goTypes = []any{
-	(*ListIncidentsRequest)(nil),  // 0: ams.v1.ListIncidentsRequest
-	(*ListIncidentsResponse)(nil), // 1: ams.v1.ListIncidentsResponse
-	(*GetIncidentRequest)(nil),    // 2: ams.v1.GetIncidentRequest
-	(*GetIncidentResponse)(nil),   // 3: ams.v1.GetIncidentResponse
-	(*ListTicketsRequest)(nil),    // 4: ams.v1.ListTicketsRequest
-	(*ListTicketsResponse)(nil),   // 5: ams.v1.ListTicketsResponse
-	(*GetTicketRequest)(nil),      // 6: ams.v1.GetTicketRequest
-	(*GetTicketResponse)(nil),     // 7: ams.v1.GetTicketResponse
-	(IncidentState)(0),            // 8: ams.v1.IncidentState
-	(*Incident)(nil),              // 9: ams.v1.Incident
-	(TicketStatus)(0),             // 10: ams.v1.TicketStatus
-	(*Ticket)(nil),                // 11: ams.v1.Ticket
+	(*ListIncidentsRequest)(nil),            // 0: ams.v1.ListIncidentsRequest
+	(*ListIncidentsResponse)(nil),           // 1: ams.v1.ListIncidentsResponse
+	(*GetIncidentRequest)(nil),              // 2: ams.v1.GetIncidentRequest
+	(*GetIncidentResponse)(nil),             // 3: ams.v1.GetIncidentResponse
+	(*ListTicketsRequest)(nil),              // 4: ams.v1.ListTicketsRequest
+	(*ListTicketsResponse)(nil),             // 5: ams.v1.ListTicketsResponse
+	(*GetTicketRequest)(nil),                // 6: ams.v1.GetTicketRequest
+	(*GetTicketResponse)(nil),               // 7: ams.v1.GetTicketResponse
+	(*ExplainAlertRequest)(nil),             // 8: ams.v1.ExplainAlertRequest
+	(*RuleEvaluation)(nil),                  // 9: ams.v1.RuleEvaluation
+	(*ExplainAlertResponse)(nil),            // 10: ams.v1.ExplainAlertResponse
+	(*MaintenanceWindow)(nil),               // 11: ams.v1.MaintenanceWindow
+	(*ListMaintenanceWindowsRequest)(nil),   // 12: ams.v1.ListMaintenanceWindowsRequest
+	(*ListMaintenanceWindowsResponse)(nil),  // 13: ams.v1.ListMaintenanceWindowsResponse
+	(*AddMaintenanceWindowRequest)(nil),     // 14: ams.v1.AddMaintenanceWindowRequest
+	(*AddMaintenanceWindowResponse)(nil),    // 15: ams.v1.AddMaintenanceWindowResponse
+	(*DeleteMaintenanceWindowRequest)(nil),  // 16: ams.v1.DeleteMaintenanceWindowRequest
+	(*DeleteMaintenanceWindowResponse)(nil), // 17: ams.v1.DeleteMaintenanceWindowResponse
+	(*ReplayRequest)(nil),                   // 18: ams.v1.ReplayRequest
+	(*ReplayCounts)(nil),                    // 19: ams.v1.ReplayCounts
+	(*ReplayDifference)(nil),                // 20: ams.v1.ReplayDifference
+	(*ReplayResponse)(nil),                  // 21: ams.v1.ReplayResponse
+	(*ReplaySummary)(nil),                   // 22: ams.v1.ReplaySummary
+	nil,                                     // 23: ams.v1.ExplainAlertResponse.LabelsEntry
+	nil,                                     // 24: ams.v1.ReplayCounts.SuppressedByReasonEntry
+	nil,                                     // 25: ams.v1.ReplayCounts.ByPriorityEntry
+	(IncidentState)(0),                      // 26: ams.v1.IncidentState
+	(*Incident)(nil),                        // 27: ams.v1.Incident
+	(TicketStatus)(0),                       // 28: ams.v1.TicketStatus
+	(*Ticket)(nil),                          // 29: ams.v1.Ticket
+	(*Alert)(nil),                           // 30: ams.v1.Alert
+	(*timestamppb.Timestamp)(nil),           // 31: google.protobuf.Timestamp
+	(Priority)(0),                           // 32: ams.v1.Priority
+	(*durationpb.Duration)(nil),             // 33: google.protobuf.Duration
 }
 var file_ams_v1_admin_proto_depIdxs = []int32{
-	8,  // 0: ams.v1.ListIncidentsRequest.state:type_name -> ams.v1.IncidentState
-	9,  // 1: ams.v1.ListIncidentsResponse.incidents:type_name -> ams.v1.Incident
-	9,  // 2: ams.v1.GetIncidentResponse.incident:type_name -> ams.v1.Incident
-	10, // 3: ams.v1.ListTicketsRequest.status:type_name -> ams.v1.TicketStatus
-	11, // 4: ams.v1.ListTicketsResponse.tickets:type_name -> ams.v1.Ticket
-	11, // 5: ams.v1.GetTicketResponse.ticket:type_name -> ams.v1.Ticket
-	0,  // 6: ams.v1.AdminService.ListIncidents:input_type -> ams.v1.ListIncidentsRequest
-	2,  // 7: ams.v1.AdminService.GetIncident:input_type -> ams.v1.GetIncidentRequest
-	4,  // 8: ams.v1.AdminService.ListTickets:input_type -> ams.v1.ListTicketsRequest
-	6,  // 9: ams.v1.AdminService.GetTicket:input_type -> ams.v1.GetTicketRequest
-	1,  // 10: ams.v1.AdminService.ListIncidents:output_type -> ams.v1.ListIncidentsResponse
-	3,  // 11: ams.v1.AdminService.GetIncident:output_type -> ams.v1.GetIncidentResponse
-	5,  // 12: ams.v1.AdminService.ListTickets:output_type -> ams.v1.ListTicketsResponse
-	7,  // 13: ams.v1.AdminService.GetTicket:output_type -> ams.v1.GetTicketResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	26, // 0: ams.v1.ListIncidentsRequest.state:type_name -> ams.v1.IncidentState
+	27, // 1: ams.v1.ListIncidentsResponse.incidents:type_name -> ams.v1.Incident
+	27, // 2: ams.v1.GetIncidentResponse.incident:type_name -> ams.v1.Incident
+	28, // 3: ams.v1.ListTicketsRequest.status:type_name -> ams.v1.TicketStatus
+	29, // 4: ams.v1.ListTicketsResponse.tickets:type_name -> ams.v1.Ticket
+	29, // 5: ams.v1.GetTicketResponse.ticket:type_name -> ams.v1.Ticket
+	30, // 6: ams.v1.ExplainAlertRequest.alert:type_name -> ams.v1.Alert
+	31, // 7: ams.v1.ExplainAlertRequest.at:type_name -> google.protobuf.Timestamp
+	9,  // 8: ams.v1.ExplainAlertResponse.rules:type_name -> ams.v1.RuleEvaluation
+	32, // 9: ams.v1.ExplainAlertResponse.priority:type_name -> ams.v1.Priority
+	23, // 10: ams.v1.ExplainAlertResponse.labels:type_name -> ams.v1.ExplainAlertResponse.LabelsEntry
+	33, // 11: ams.v1.ExplainAlertResponse.delay:type_name -> google.protobuf.Duration
+	31, // 12: ams.v1.MaintenanceWindow.start:type_name -> google.protobuf.Timestamp
+	31, // 13: ams.v1.MaintenanceWindow.end:type_name -> google.protobuf.Timestamp
+	33, // 14: ams.v1.MaintenanceWindow.duration:type_name -> google.protobuf.Duration
+	31, // 15: ams.v1.MaintenanceWindow.created_at:type_name -> google.protobuf.Timestamp
+	31, // 16: ams.v1.MaintenanceWindow.next_start:type_name -> google.protobuf.Timestamp
+	31, // 17: ams.v1.MaintenanceWindow.active_until:type_name -> google.protobuf.Timestamp
+	11, // 18: ams.v1.ListMaintenanceWindowsResponse.windows:type_name -> ams.v1.MaintenanceWindow
+	11, // 19: ams.v1.AddMaintenanceWindowRequest.window:type_name -> ams.v1.MaintenanceWindow
+	11, // 20: ams.v1.AddMaintenanceWindowResponse.window:type_name -> ams.v1.MaintenanceWindow
+	33, // 21: ams.v1.ReplayRequest.since:type_name -> google.protobuf.Duration
+	24, // 22: ams.v1.ReplayCounts.suppressed_by_reason:type_name -> ams.v1.ReplayCounts.SuppressedByReasonEntry
+	25, // 23: ams.v1.ReplayCounts.by_priority:type_name -> ams.v1.ReplayCounts.ByPriorityEntry
+	31, // 24: ams.v1.ReplayDifference.first_seen:type_name -> google.protobuf.Timestamp
+	22, // 25: ams.v1.ReplayResponse.summary:type_name -> ams.v1.ReplaySummary
+	19, // 26: ams.v1.ReplaySummary.current:type_name -> ams.v1.ReplayCounts
+	19, // 27: ams.v1.ReplaySummary.candidate:type_name -> ams.v1.ReplayCounts
+	20, // 28: ams.v1.ReplaySummary.differences:type_name -> ams.v1.ReplayDifference
+	31, // 29: ams.v1.ReplaySummary.from:type_name -> google.protobuf.Timestamp
+	31, // 30: ams.v1.ReplaySummary.to:type_name -> google.protobuf.Timestamp
+	0,  // 31: ams.v1.AdminService.ListIncidents:input_type -> ams.v1.ListIncidentsRequest
+	2,  // 32: ams.v1.AdminService.GetIncident:input_type -> ams.v1.GetIncidentRequest
+	4,  // 33: ams.v1.AdminService.ListTickets:input_type -> ams.v1.ListTicketsRequest
+	6,  // 34: ams.v1.AdminService.GetTicket:input_type -> ams.v1.GetTicketRequest
+	8,  // 35: ams.v1.AdminService.ExplainAlert:input_type -> ams.v1.ExplainAlertRequest
+	12, // 36: ams.v1.AdminService.ListMaintenanceWindows:input_type -> ams.v1.ListMaintenanceWindowsRequest
+	14, // 37: ams.v1.AdminService.AddMaintenanceWindow:input_type -> ams.v1.AddMaintenanceWindowRequest
+	16, // 38: ams.v1.AdminService.DeleteMaintenanceWindow:input_type -> ams.v1.DeleteMaintenanceWindowRequest
+	18, // 39: ams.v1.AdminService.Replay:input_type -> ams.v1.ReplayRequest
+	1,  // 40: ams.v1.AdminService.ListIncidents:output_type -> ams.v1.ListIncidentsResponse
+	3,  // 41: ams.v1.AdminService.GetIncident:output_type -> ams.v1.GetIncidentResponse
+	5,  // 42: ams.v1.AdminService.ListTickets:output_type -> ams.v1.ListTicketsResponse
+	7,  // 43: ams.v1.AdminService.GetTicket:output_type -> ams.v1.GetTicketResponse
+	10, // 44: ams.v1.AdminService.ExplainAlert:output_type -> ams.v1.ExplainAlertResponse
+	13, // 45: ams.v1.AdminService.ListMaintenanceWindows:output_type -> ams.v1.ListMaintenanceWindowsResponse
+	15, // 46: ams.v1.AdminService.AddMaintenanceWindow:output_type -> ams.v1.AddMaintenanceWindowResponse
+	17, // 47: ams.v1.AdminService.DeleteMaintenanceWindow:output_type -> ams.v1.DeleteMaintenanceWindowResponse
+	21, // 48: ams.v1.AdminService.Replay:output_type -> ams.v1.ReplayResponse
+	40, // [40:49] is the sub-list for method output_type
+	31, // [31:40] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_ams_v1_admin_proto_init() }
@@ -493,6 +1799,8 @@ func file_ams_v1_admin_proto_init() {
 	if File_ams_v1_admin_proto != nil {
 		return
 	}
+	file_ams_v1_alert_proto_init()
+	file_ams_v1_common_proto_init()
 	file_ams_v1_incident_proto_init()
 	file_ams_v1_ticket_proto_init()
 	type x struct{}
@@ -501,7 +1809,7 @@ func file_ams_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ams_v1_admin_proto_rawDesc), len(file_ams_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

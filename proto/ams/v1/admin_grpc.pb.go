@@ -19,10 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_ListIncidents_FullMethodName = "/ams.v1.AdminService/ListIncidents"
-	AdminService_GetIncident_FullMethodName   = "/ams.v1.AdminService/GetIncident"
-	AdminService_ListTickets_FullMethodName   = "/ams.v1.AdminService/ListTickets"
-	AdminService_GetTicket_FullMethodName     = "/ams.v1.AdminService/GetTicket"
+	AdminService_ListIncidents_FullMethodName           = "/ams.v1.AdminService/ListIncidents"
+	AdminService_GetIncident_FullMethodName             = "/ams.v1.AdminService/GetIncident"
+	AdminService_ListTickets_FullMethodName             = "/ams.v1.AdminService/ListTickets"
+	AdminService_GetTicket_FullMethodName               = "/ams.v1.AdminService/GetTicket"
+	AdminService_ExplainAlert_FullMethodName            = "/ams.v1.AdminService/ExplainAlert"
+	AdminService_ListMaintenanceWindows_FullMethodName  = "/ams.v1.AdminService/ListMaintenanceWindows"
+	AdminService_AddMaintenanceWindow_FullMethodName    = "/ams.v1.AdminService/AddMaintenanceWindow"
+	AdminService_DeleteMaintenanceWindow_FullMethodName = "/ams.v1.AdminService/DeleteMaintenanceWindow"
+	AdminService_Replay_FullMethodName                  = "/ams.v1.AdminService/Replay"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -39,6 +44,18 @@ type AdminServiceClient interface {
 	ListTickets(ctx context.Context, in *ListTicketsRequest, opts ...grpc.CallOption) (*ListTicketsResponse, error)
 	// GetTicket returns one ticket by id.
 	GetTicket(ctx context.Context, in *GetTicketRequest, opts ...grpc.CallOption) (*GetTicketResponse, error)
+	// ExplainAlert evaluates a tenant's current rules and maintenance windows
+	// against an alert, with no side effects.
+	ExplainAlert(ctx context.Context, in *ExplainAlertRequest, opts ...grpc.CallOption) (*ExplainAlertResponse, error)
+	// ListMaintenanceWindows returns the windows of the configuration and those created at runtime.
+	ListMaintenanceWindows(ctx context.Context, in *ListMaintenanceWindowsRequest, opts ...grpc.CallOption) (*ListMaintenanceWindowsResponse, error)
+	// AddMaintenanceWindow creates a runtime window (kept in KV).
+	AddMaintenanceWindow(ctx context.Context, in *AddMaintenanceWindowRequest, opts ...grpc.CallOption) (*AddMaintenanceWindowResponse, error)
+	// DeleteMaintenanceWindow deletes a runtime window; configuration windows are changed in their file.
+	DeleteMaintenanceWindow(ctx context.Context, in *DeleteMaintenanceWindowRequest, opts ...grpc.CallOption) (*DeleteMaintenanceWindowResponse, error)
+	// Replay runs stored alerts through candidate rules and the current ones and
+	// streams progress, then the differences.
+	Replay(ctx context.Context, in *ReplayRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReplayResponse], error)
 }
 
 type adminServiceClient struct {
@@ -89,6 +106,65 @@ func (c *adminServiceClient) GetTicket(ctx context.Context, in *GetTicketRequest
 	return out, nil
 }
 
+func (c *adminServiceClient) ExplainAlert(ctx context.Context, in *ExplainAlertRequest, opts ...grpc.CallOption) (*ExplainAlertResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExplainAlertResponse)
+	err := c.cc.Invoke(ctx, AdminService_ExplainAlert_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListMaintenanceWindows(ctx context.Context, in *ListMaintenanceWindowsRequest, opts ...grpc.CallOption) (*ListMaintenanceWindowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMaintenanceWindowsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListMaintenanceWindows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) AddMaintenanceWindow(ctx context.Context, in *AddMaintenanceWindowRequest, opts ...grpc.CallOption) (*AddMaintenanceWindowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddMaintenanceWindowResponse)
+	err := c.cc.Invoke(ctx, AdminService_AddMaintenanceWindow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteMaintenanceWindow(ctx context.Context, in *DeleteMaintenanceWindowRequest, opts ...grpc.CallOption) (*DeleteMaintenanceWindowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteMaintenanceWindowResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteMaintenanceWindow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) Replay(ctx context.Context, in *ReplayRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReplayResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_Replay_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReplayRequest, ReplayResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_ReplayClient = grpc.ServerStreamingClient[ReplayResponse]
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -103,6 +179,18 @@ type AdminServiceServer interface {
 	ListTickets(context.Context, *ListTicketsRequest) (*ListTicketsResponse, error)
 	// GetTicket returns one ticket by id.
 	GetTicket(context.Context, *GetTicketRequest) (*GetTicketResponse, error)
+	// ExplainAlert evaluates a tenant's current rules and maintenance windows
+	// against an alert, with no side effects.
+	ExplainAlert(context.Context, *ExplainAlertRequest) (*ExplainAlertResponse, error)
+	// ListMaintenanceWindows returns the windows of the configuration and those created at runtime.
+	ListMaintenanceWindows(context.Context, *ListMaintenanceWindowsRequest) (*ListMaintenanceWindowsResponse, error)
+	// AddMaintenanceWindow creates a runtime window (kept in KV).
+	AddMaintenanceWindow(context.Context, *AddMaintenanceWindowRequest) (*AddMaintenanceWindowResponse, error)
+	// DeleteMaintenanceWindow deletes a runtime window; configuration windows are changed in their file.
+	DeleteMaintenanceWindow(context.Context, *DeleteMaintenanceWindowRequest) (*DeleteMaintenanceWindowResponse, error)
+	// Replay runs stored alerts through candidate rules and the current ones and
+	// streams progress, then the differences.
+	Replay(*ReplayRequest, grpc.ServerStreamingServer[ReplayResponse]) error
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -124,6 +212,21 @@ func (UnimplementedAdminServiceServer) ListTickets(context.Context, *ListTickets
 }
 func (UnimplementedAdminServiceServer) GetTicket(context.Context, *GetTicketRequest) (*GetTicketResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTicket not implemented")
+}
+func (UnimplementedAdminServiceServer) ExplainAlert(context.Context, *ExplainAlertRequest) (*ExplainAlertResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExplainAlert not implemented")
+}
+func (UnimplementedAdminServiceServer) ListMaintenanceWindows(context.Context, *ListMaintenanceWindowsRequest) (*ListMaintenanceWindowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMaintenanceWindows not implemented")
+}
+func (UnimplementedAdminServiceServer) AddMaintenanceWindow(context.Context, *AddMaintenanceWindowRequest) (*AddMaintenanceWindowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddMaintenanceWindow not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteMaintenanceWindow(context.Context, *DeleteMaintenanceWindowRequest) (*DeleteMaintenanceWindowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteMaintenanceWindow not implemented")
+}
+func (UnimplementedAdminServiceServer) Replay(*ReplayRequest, grpc.ServerStreamingServer[ReplayResponse]) error {
+	return status.Error(codes.Unimplemented, "method Replay not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -218,6 +321,89 @@ func _AdminService_GetTicket_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ExplainAlert_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExplainAlertRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ExplainAlert(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ExplainAlert_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ExplainAlert(ctx, req.(*ExplainAlertRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListMaintenanceWindows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMaintenanceWindowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListMaintenanceWindows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListMaintenanceWindows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListMaintenanceWindows(ctx, req.(*ListMaintenanceWindowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_AddMaintenanceWindow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddMaintenanceWindowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).AddMaintenanceWindow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_AddMaintenanceWindow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).AddMaintenanceWindow(ctx, req.(*AddMaintenanceWindowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteMaintenanceWindow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteMaintenanceWindowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteMaintenanceWindow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteMaintenanceWindow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteMaintenanceWindow(ctx, req.(*DeleteMaintenanceWindowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_Replay_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReplayRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServiceServer).Replay(m, &grpc.GenericServerStream[ReplayRequest, ReplayResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_ReplayServer = grpc.ServerStreamingServer[ReplayResponse]
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -241,7 +427,29 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetTicket",
 			Handler:    _AdminService_GetTicket_Handler,
 		},
+		{
+			MethodName: "ExplainAlert",
+			Handler:    _AdminService_ExplainAlert_Handler,
+		},
+		{
+			MethodName: "ListMaintenanceWindows",
+			Handler:    _AdminService_ListMaintenanceWindows_Handler,
+		},
+		{
+			MethodName: "AddMaintenanceWindow",
+			Handler:    _AdminService_AddMaintenanceWindow_Handler,
+		},
+		{
+			MethodName: "DeleteMaintenanceWindow",
+			Handler:    _AdminService_DeleteMaintenanceWindow_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Replay",
+			Handler:       _AdminService_Replay_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "ams/v1/admin.proto",
 }

@@ -89,6 +89,9 @@ const (
 	IncidentEventType_INCIDENT_EVENT_TYPE_OPENED      IncidentEventType = 1
 	IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED     IncidentEventType = 2
 	IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED    IncidentEventType = 3
+	// Opened or updated while suppressed (maintenance window or a rule): kept
+	// and visible, neither automated nor paged.
+	IncidentEventType_INCIDENT_EVENT_TYPE_SUPPRESSED IncidentEventType = 4
 )
 
 // Enum value maps for IncidentEventType.
@@ -98,12 +101,14 @@ var (
 		1: "INCIDENT_EVENT_TYPE_OPENED",
 		2: "INCIDENT_EVENT_TYPE_UPDATED",
 		3: "INCIDENT_EVENT_TYPE_RESOLVED",
+		4: "INCIDENT_EVENT_TYPE_SUPPRESSED",
 	}
 	IncidentEventType_value = map[string]int32{
 		"INCIDENT_EVENT_TYPE_UNSPECIFIED": 0,
 		"INCIDENT_EVENT_TYPE_OPENED":      1,
 		"INCIDENT_EVENT_TYPE_UPDATED":     2,
 		"INCIDENT_EVENT_TYPE_RESOLVED":    3,
+		"INCIDENT_EVENT_TYPE_SUPPRESSED":  4,
 	}
 )
 
@@ -240,8 +245,36 @@ type Incident struct {
 	Version int64 `protobuf:"varint,18,opt,name=version,proto3" json:"version,omitempty"`
 	// When the source accepted the alert that opened the incident, for latency figures.
 	FirstReceivedAt *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=first_received_at,json=firstReceivedAt,proto3" json:"first_received_at,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Who is paged when automation does not resolve it (set by a rule).
+	EscalationPolicy string `protobuf:"bytes,20,opt,name=escalation_policy,json=escalationPolicy,proto3" json:"escalation_policy,omitempty"`
+	// Why the incident is suppressed (a rule's reason, or "maintenance: <window>");
+	// empty unless state is SUPPRESSED.
+	SuppressReason string `protobuf:"bytes,21,opt,name=suppress_reason,json=suppressReason,proto3" json:"suppress_reason,omitempty"`
+	// Names of the rules that matched when the incident was last classified, in order.
+	MatchedRules []string `protobuf:"bytes,22,rep,name=matched_rules,json=matchedRules,proto3" json:"matched_rules,omitempty"`
+	// Some alert of the incident keeps changing state: automation is held and
+	// changes are recorded without an event until it has been quiet.
+	Flapping bool `protobuf:"varint,23,opt,name=flapping,proto3" json:"flapping,omitempty"`
+	// A rule asked to act only if the alert is still firing at this time; until
+	// then the incident is kept without an event.
+	ActAfter *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=act_after,json=actAfter,proto3" json:"act_after,omitempty"`
+	// Every alert is resolved; the incident resolves at this time unless one
+	// fires again first (the tenant's resolve_delay).
+	ResolveAfter *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=resolve_after,json=resolveAfter,proto3" json:"resolve_after,omitempty"`
+	// When the incident was first announced as open, so automation and paging
+	// began; unset while it is held by a delay, suppressed or flapping from the start.
+	ActivatedAt *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=activated_at,json=activatedAt,proto3" json:"activated_at,omitempty"`
+	// Times the incident was reopened by an alert firing again within the
+	// tenant's reopen window after it resolved.
+	ReopenCount int32 `protobuf:"varint,27,opt,name=reopen_count,json=reopenCount,proto3" json:"reopen_count,omitempty"`
+	// Version of the last published event; changes kept quiet (held,
+	// flapping) raise version without an event.
+	AnnouncedVersion int64 `protobuf:"varint,28,opt,name=announced_version,json=announcedVersion,proto3" json:"announced_version,omitempty"`
+	// When the classifier looks at the incident again by itself (end of a
+	// delay, a maintenance window, a flapping episode or the resolve delay).
+	ReviewAt      *timestamppb.Timestamp `protobuf:"bytes,29,opt,name=review_at,json=reviewAt,proto3" json:"review_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Incident) Reset() {
@@ -407,8 +440,78 @@ func (x *Incident) GetFirstReceivedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Incident) GetEscalationPolicy() string {
+	if x != nil {
+		return x.EscalationPolicy
+	}
+	return ""
+}
+
+func (x *Incident) GetSuppressReason() string {
+	if x != nil {
+		return x.SuppressReason
+	}
+	return ""
+}
+
+func (x *Incident) GetMatchedRules() []string {
+	if x != nil {
+		return x.MatchedRules
+	}
+	return nil
+}
+
+func (x *Incident) GetFlapping() bool {
+	if x != nil {
+		return x.Flapping
+	}
+	return false
+}
+
+func (x *Incident) GetActAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActAfter
+	}
+	return nil
+}
+
+func (x *Incident) GetResolveAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolveAfter
+	}
+	return nil
+}
+
+func (x *Incident) GetActivatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActivatedAt
+	}
+	return nil
+}
+
+func (x *Incident) GetReopenCount() int32 {
+	if x != nil {
+		return x.ReopenCount
+	}
+	return 0
+}
+
+func (x *Incident) GetAnnouncedVersion() int64 {
+	if x != nil {
+		return x.AnnouncedVersion
+	}
+	return 0
+}
+
+func (x *Incident) GetReviewAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReviewAt
+	}
+	return nil
+}
+
 // IncidentEvent is published by the classifier on ams.incident.<event>.<tenant>
-// (event: opened, updated, resolved) and carries a full snapshot of the incident.
+// (event: opened, updated, resolved, suppressed) and carries a full snapshot of the incident.
 type IncidentEvent struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Type     IncidentEventType      `protobuf:"varint,1,opt,name=type,proto3,enum=ams.v1.IncidentEventType" json:"type,omitempty"`
@@ -488,7 +591,8 @@ const file_ams_v1_incident_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x13.ams.v1.AlertStatusR\x06status\x12\"\n" +
 	"\rlast_alert_id\x18\x03 \x01(\tR\vlastAlertId\x12\x18\n" +
 	"\asummary\x18\x04 \x01(\tR\asummary\x127\n" +
-	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xde\x06\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xb7\n" +
+	"\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1b\n" +
@@ -512,7 +616,17 @@ const file_ams_v1_incident_proto_rawDesc = "" +
 	"\vresolved_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"resolvedAt\x12\x18\n" +
 	"\aversion\x18\x12 \x01(\x03R\aversion\x12F\n" +
-	"\x11first_received_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x0ffirstReceivedAt\x1a9\n" +
+	"\x11first_received_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x0ffirstReceivedAt\x12+\n" +
+	"\x11escalation_policy\x18\x14 \x01(\tR\x10escalationPolicy\x12'\n" +
+	"\x0fsuppress_reason\x18\x15 \x01(\tR\x0esuppressReason\x12#\n" +
+	"\rmatched_rules\x18\x16 \x03(\tR\fmatchedRules\x12\x1a\n" +
+	"\bflapping\x18\x17 \x01(\bR\bflapping\x127\n" +
+	"\tact_after\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\bactAfter\x12?\n" +
+	"\rresolve_after\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\fresolveAfter\x12=\n" +
+	"\factivated_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\vactivatedAt\x12!\n" +
+	"\freopen_count\x18\x1b \x01(\x05R\vreopenCount\x12+\n" +
+	"\x11announced_version\x18\x1c \x01(\x03R\x10announcedVersion\x127\n" +
+	"\treview_at\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampR\breviewAt\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
@@ -527,12 +641,13 @@ const file_ams_v1_incident_proto_rawDesc = "" +
 	"\x19INCIDENT_STATE_SUPPRESSED\x10\x02\x12\x1d\n" +
 	"\x19INCIDENT_STATE_AUTOMATING\x10\x03\x12\x1c\n" +
 	"\x18INCIDENT_STATE_ESCALATED\x10\x04\x12\x1b\n" +
-	"\x17INCIDENT_STATE_RESOLVED\x10\x05*\x9b\x01\n" +
+	"\x17INCIDENT_STATE_RESOLVED\x10\x05*\xbf\x01\n" +
 	"\x11IncidentEventType\x12#\n" +
 	"\x1fINCIDENT_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aINCIDENT_EVENT_TYPE_OPENED\x10\x01\x12\x1f\n" +
 	"\x1bINCIDENT_EVENT_TYPE_UPDATED\x10\x02\x12 \n" +
-	"\x1cINCIDENT_EVENT_TYPE_RESOLVED\x10\x03B.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
+	"\x1cINCIDENT_EVENT_TYPE_RESOLVED\x10\x03\x12\"\n" +
+	"\x1eINCIDENT_EVENT_TYPE_SUPPRESSED\x10\x04B.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
 
 var (
 	file_ams_v1_incident_proto_rawDescOnce sync.Once
@@ -575,13 +690,17 @@ var file_ams_v1_incident_proto_depIdxs = []int32{
 	7,  // 10: ams.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
 	7,  // 11: ams.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
 	7,  // 12: ams.v1.Incident.first_received_at:type_name -> google.protobuf.Timestamp
-	1,  // 13: ams.v1.IncidentEvent.type:type_name -> ams.v1.IncidentEventType
-	3,  // 14: ams.v1.IncidentEvent.incident:type_name -> ams.v1.Incident
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	7,  // 13: ams.v1.Incident.act_after:type_name -> google.protobuf.Timestamp
+	7,  // 14: ams.v1.Incident.resolve_after:type_name -> google.protobuf.Timestamp
+	7,  // 15: ams.v1.Incident.activated_at:type_name -> google.protobuf.Timestamp
+	7,  // 16: ams.v1.Incident.review_at:type_name -> google.protobuf.Timestamp
+	1,  // 17: ams.v1.IncidentEvent.type:type_name -> ams.v1.IncidentEventType
+	3,  // 18: ams.v1.IncidentEvent.incident:type_name -> ams.v1.Incident
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_ams_v1_incident_proto_init() }
