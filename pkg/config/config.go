@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -22,6 +23,9 @@ import (
 
 // File is the whole configuration file.
 type File struct {
+	// Dir is the folder of the file Load read, against which relative paths
+	// in it (rules files) are resolved; empty for Parse, meaning the working directory.
+	Dir        string     `yaml:"-"`
 	Server     Server     `yaml:"server"`
 	NATS       NATS       `yaml:"nats"`
 	Telemetry  Telemetry  `yaml:"telemetry"`
@@ -102,9 +106,12 @@ type Consumer struct {
 	MaxDeliver int `yaml:"max_deliver"`
 }
 
-// Classifier configures incident grouping.
+// Classifier configures incident grouping and classification.
 type Classifier struct {
 	Consumer Consumer `yaml:"consumer"`
+	// ReloadInterval is how often tenants' rules files are checked for
+	// changes; a changed file that compiles replaces the rules in force.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
 // Executor configures runbook execution.
@@ -129,6 +136,20 @@ type Tenant struct {
 	ID           string        `yaml:"id"`
 	Name         string        `yaml:"name"`
 	Integrations []Integration `yaml:"integrations"`
+	// RulesFile is the tenant's classification file: incident grouping,
+	// rules and maintenance windows (services/classifier/docs/rules.md).
+	// Relative to the configuration file's folder. Empty: group by
+	// fingerprint, priority from severity, no rules.
+	RulesFile string `yaml:"rules_file"`
+}
+
+// Path resolves a path written in the file: relative paths are relative to
+// the file's folder.
+func (f *File) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || f.Dir == "" {
+		return p
+	}
+	return filepath.Join(f.Dir, p)
 }
 
 // Integration is one configured inbound endpoint: a source type and the
@@ -176,6 +197,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.Dir = filepath.Dir(path)
 	return f, nil
 }
 
@@ -222,6 +244,7 @@ func (f *File) applyDefaults() {
 		setDefault(&c.AckWait, 30*time.Second)
 		setDefault(&c.MaxDeliver, 10)
 	}
+	setDefault(&f.Classifier.ReloadInterval, 10*time.Second)
 }
 
 func setDefault[T comparable](p *T, v T) {

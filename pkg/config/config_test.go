@@ -242,6 +242,8 @@ func TestValidate(t *testing.T) {
 		{name: "sync interval duration", mutate: func(f *File) { f.NATS.Embedded.SyncInterval = "2s" }},
 		{name: "replicas 5", mutate: func(f *File) { f.NATS.Replicas = 5 }},
 		{name: "no tenants", mutate: func(f *File) { f.Tenants = nil }},
+		{name: "reload interval too short", mutate: func(f *File) { f.Classifier.ReloadInterval = 100 * time.Millisecond },
+			want: []string{"classifier.reload_interval: 100ms is too short"}},
 
 		{name: "tenant id uppercase", mutate: func(f *File) { f.Tenants[0].ID = "Acme" },
 			want: []string{`tenants[0].id: "Acme" must be lowercase`}},
@@ -433,6 +435,16 @@ func TestLoad(t *testing.T) {
 		tn, ok := f.Tenant("acme")
 		require.True(t, ok)
 		require.Equal(t, []string{"s3cr3t-token-value"}, tn.Integrations[0].Tokens)
+	})
+
+	t.Run("rules files are relative to the config file", func(t *testing.T) {
+		path := write(t, minimal+"tenants:\n  - id: acme\n    rules_file: rules/acme.yaml\n    integrations:\n      - {name: acme-am, source: generic, tokens: ['0123456789']}\n")
+		f, err := Load(path)
+		require.NoError(t, err)
+		tn, _ := f.Tenant("acme")
+		require.Equal(t, filepath.Join(filepath.Dir(path), "rules", "acme.yaml"), f.Path(tn.RulesFile))
+		require.Equal(t, "/etc/ams/x.yaml", f.Path("/etc/ams/x.yaml"))
+		require.Empty(t, f.Path(""))
 	})
 
 	tests := []struct {

@@ -89,6 +89,10 @@ func (f *File) Validate() error {
 		}
 	}
 
+	if f.Classifier.ReloadInterval < time.Second {
+		bad("classifier.reload_interval", "%s is too short: use at least 1s", f.Classifier.ReloadInterval)
+	}
+
 	tenants := map[string]int{}
 	integrations := map[string]string{}
 	tokens := map[string]string{}      // token -> the integration key that has it

@@ -272,9 +272,14 @@ type Incident struct {
 	AnnouncedVersion int64 `protobuf:"varint,28,opt,name=announced_version,json=announcedVersion,proto3" json:"announced_version,omitempty"`
 	// When the classifier looks at the incident again by itself (end of a
 	// delay, a maintenance window, a flapping episode or the resolve delay).
-	ReviewAt      *timestamppb.Timestamp `protobuf:"bytes,29,opt,name=review_at,json=reviewAt,proto3" json:"review_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReviewAt *timestamppb.Timestamp `protobuf:"bytes,29,opt,name=review_at,json=reviewAt,proto3" json:"review_at,omitempty"`
+	// The latest firing notification, as the rules last saw it; a review
+	// (the end of a delay or of a maintenance window) evaluates the rules against it again.
+	Alert *Alert `protobuf:"bytes,30,opt,name=alert,proto3" json:"alert,omitempty"`
+	// The event that announced announced_version, so a redelivery announces the same.
+	AnnouncedEvent IncidentEventType `protobuf:"varint,31,opt,name=announced_event,json=announcedEvent,proto3,enum=ams.v1.IncidentEventType" json:"announced_event,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Incident) Reset() {
@@ -510,6 +515,20 @@ func (x *Incident) GetReviewAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Incident) GetAlert() *Alert {
+	if x != nil {
+		return x.Alert
+	}
+	return nil
+}
+
+func (x *Incident) GetAnnouncedEvent() IncidentEventType {
+	if x != nil {
+		return x.AnnouncedEvent
+	}
+	return IncidentEventType_INCIDENT_EVENT_TYPE_UNSPECIFIED
+}
+
 // IncidentEvent is published by the classifier on ams.incident.<event>.<tenant>
 // (event: opened, updated, resolved, suppressed) and carries a full snapshot of the incident.
 type IncidentEvent struct {
@@ -591,8 +610,7 @@ const file_ams_v1_incident_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x13.ams.v1.AlertStatusR\x06status\x12\"\n" +
 	"\rlast_alert_id\x18\x03 \x01(\tR\vlastAlertId\x12\x18\n" +
 	"\asummary\x18\x04 \x01(\tR\asummary\x127\n" +
-	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xb7\n" +
-	"\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xa0\v\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1b\n" +
@@ -626,7 +644,9 @@ const file_ams_v1_incident_proto_rawDesc = "" +
 	"\factivated_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\vactivatedAt\x12!\n" +
 	"\freopen_count\x18\x1b \x01(\x05R\vreopenCount\x12+\n" +
 	"\x11announced_version\x18\x1c \x01(\x03R\x10announcedVersion\x127\n" +
-	"\treview_at\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampR\breviewAt\x1a9\n" +
+	"\treview_at\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampR\breviewAt\x12#\n" +
+	"\x05alert\x18\x1e \x01(\v2\r.ams.v1.AlertR\x05alert\x12B\n" +
+	"\x0fannounced_event\x18\x1f \x01(\x0e2\x19.ams.v1.IncidentEventTypeR\x0eannouncedEvent\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
@@ -675,6 +695,7 @@ var file_ams_v1_incident_proto_goTypes = []any{
 	(Priority)(0),                 // 8: ams.v1.Priority
 	(Severity)(0),                 // 9: ams.v1.Severity
 	(*Resource)(nil),              // 10: ams.v1.Resource
+	(*Alert)(nil),                 // 11: ams.v1.Alert
 }
 var file_ams_v1_incident_proto_depIdxs = []int32{
 	6,  // 0: ams.v1.GroupedAlert.status:type_name -> ams.v1.AlertStatus
@@ -694,13 +715,15 @@ var file_ams_v1_incident_proto_depIdxs = []int32{
 	7,  // 14: ams.v1.Incident.resolve_after:type_name -> google.protobuf.Timestamp
 	7,  // 15: ams.v1.Incident.activated_at:type_name -> google.protobuf.Timestamp
 	7,  // 16: ams.v1.Incident.review_at:type_name -> google.protobuf.Timestamp
-	1,  // 17: ams.v1.IncidentEvent.type:type_name -> ams.v1.IncidentEventType
-	3,  // 18: ams.v1.IncidentEvent.incident:type_name -> ams.v1.Incident
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	11, // 17: ams.v1.Incident.alert:type_name -> ams.v1.Alert
+	1,  // 18: ams.v1.Incident.announced_event:type_name -> ams.v1.IncidentEventType
+	1,  // 19: ams.v1.IncidentEvent.type:type_name -> ams.v1.IncidentEventType
+	3,  // 20: ams.v1.IncidentEvent.incident:type_name -> ams.v1.Incident
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ams_v1_incident_proto_init() }

@@ -176,6 +176,17 @@ func Compile(rules []Rule, source string, opts ...Option) (*Set, error) {
 	return compile(rules, source, lines{}, opts)
 }
 
+// CompileDocument is Compile for rules decoded from data by a caller that
+// reads a larger document (the tenant's classifier file): errors carry the
+// line numbers of the rules under the document's top-level rules: key.
+func CompileDocument(rules []Rule, data []byte, source string, opts ...Option) (*Set, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return compile(rules, source, lines{}, opts)
+	}
+	return compile(rules, source, lines{&root}, opts)
+}
+
 // compiled is a checked rule ready to evaluate.
 type compiled struct {
 	src      Rule
