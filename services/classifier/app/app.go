@@ -1,5 +1,7 @@
 // Package app is the classifier service: it consumes alerts, groups them into
-// incidents kept in JetStream KV, and publishes incident events. The
+// incidents kept in JetStream KV, classifies them with each tenant's policy
+// (rules, maintenance windows, flapping), reviews them when a delay or a
+// window ends, and publishes incident events. The
 // all-in-one and the classifier binary both run it through New and Run.
 package app
 
@@ -7,7 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +20,9 @@ import (
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/classifier/internal/grouping"
 	"github.com/amsproject/ams/services/classifier/internal/incident"
+	"github.com/amsproject/ams/services/classifier/internal/rules"
+	"github.com/amsproject/ams/services/classifier/policy"
+	"github.com/amsproject/ams/services/classifier/windows"
 )
 
 // Name is the component's name everywhere: target, binary, metrics prefix.
@@ -25,85 +30,158 @@ const Name = "classifier"
 
 // Classifier groups alerts into incidents.
 type Classifier struct {
-	cfg     *config.File
-	deps    service.Deps
-	metrics *metrics
+	cfg      *config.File
+	deps     service.Deps
+	metrics  *metrics
+	policies *policy.Store
 	// Running gives Ready: "starting" until Run has made the consumers.
 	bus.Running
 }
 
 type metrics struct {
-	opened   *prometheus.CounterVec
-	resolved *prometheus.CounterVec
-	applied  *prometheus.CounterVec
+	opened     *prometheus.CounterVec
+	resolved   *prometheus.CounterVec
+	suppressed *prometheus.CounterVec
+	flapping   *prometheus.CounterVec
+	applied    *prometheus.CounterVec
+	evaluation *prometheus.HistogramVec
+	reloads    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ams_classifier_incidents_opened_total", Help: "Incidents opened, by tenant and priority.",
+			Name: "ams_classifier_incidents_opened_total", Help: "Incidents announced as opened (automation and paging begin), by tenant and priority.",
 		}, []string{"tenant", "priority"}),
 		resolved: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ams_classifier_incidents_resolved_total", Help: "Incidents resolved, by tenant.",
+			Name: "ams_classifier_incidents_resolved_total", Help: "Announced incidents resolved, by tenant.",
+		}, []string{"tenant"}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ams_classifier_incidents_suppressed_total", Help: "Incidents announced as suppressed, by tenant and reason.",
+		}, []string{"tenant", "reason"}),
+		flapping: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ams_classifier_incidents_flapping_total", Help: "Flapping episodes announced (automation held), by tenant.",
 		}, []string{"tenant"}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ams_classifier_alerts_applied_total",
-			Help: "Alerts applied to incidents, by result: updated, resolved, touched (re-sent, no change), stale (older than what is applied), already_applied (redelivery).",
+			Help: "Alerts applied to incidents, by result: updated, touched (re-sent, no change), stale (older than what is applied), already_applied (redelivery).",
+		}, []string{"tenant", "result"}),
+		evaluation: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ams_classifier_rule_evaluation_seconds", Help: "Time to evaluate a tenant's rules and maintenance windows for one incident change.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 14),
+		}, []string{"tenant"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ams_classifier_rules_reloads_total", Help: "Rules file reloads, by tenant and result (ok, error; an error keeps the rules in force).",
 		}, []string{"tenant", "result"}),
 	}
-	reg.MustRegister(m.opened, m.resolved, m.applied)
+	reg.MustRegister(m.opened, m.resolved, m.suppressed, m.flapping, m.applied, m.evaluation, m.reloads)
 	return m
 }
 
-// New validates and wires the classifier; it starts nothing.
+// Applied counts one alert's effect.
+func (m *metrics) Applied(tenant string, change incident.Change) {
+	result := map[incident.Change]string{
+		incident.Updated: "updated", incident.Touched: "touched", incident.Stale: "stale",
+		incident.AlreadyApplied: "already_applied", incident.Unchanged: "unchanged",
+	}[change]
+	m.applied.WithLabelValues(tenant, result).Inc()
+}
+
+// Announced counts announcements.
+func (m *metrics) Announced(inc *amsv1.Incident, a incident.Announcement) {
+	switch a.Type {
+	case amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED:
+		m.opened.WithLabelValues(inc.GetTenant(), rules.PriorityName(inc.GetPriority())).Inc()
+	case amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED:
+		m.resolved.WithLabelValues(inc.GetTenant()).Inc()
+	case amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_SUPPRESSED:
+		m.suppressed.WithLabelValues(inc.GetTenant(), inc.GetSuppressReason()).Inc()
+	case amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED:
+		if inc.GetFlapping() {
+			m.flapping.WithLabelValues(inc.GetTenant()).Inc()
+		}
+	}
+}
+
+// Classified observes the rules' evaluation time.
+func (m *metrics) Classified(tenant string, v policy.Verdict) {
+	m.evaluation.WithLabelValues(tenant).Observe(v.Elapsed.Seconds())
+}
+
+// New validates and wires the classifier; it starts nothing. Every tenant's
+// rules file is read and compiled here, so a broken file fails the start
+// (and ams -verify-config) with the file, line and fix.
 func New(cfg *config.File, deps service.Deps) (*Classifier, error) {
 	if deps.JS == nil || deps.Log == nil || deps.Registerer == nil {
 		return nil, errors.New("classifier: missing dependencies")
 	}
-	return &Classifier{cfg: cfg, deps: deps, metrics: newMetrics(deps.Registerer)}, nil
+	policies, err := policy.Load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Classifier{cfg: cfg, deps: deps, metrics: newMetrics(deps.Registerer), policies: policies}, nil
 }
 
-// Run creates the classifier's streams and buckets and consumes alerts until ctx ends.
+// Policies are the tenants' policies in force (the admin API reads them).
+func (c *Classifier) Policies() *policy.Store { return c.policies }
+
+// Run creates the classifier's streams and buckets and consumes alerts and
+// reviews until ctx ends.
 func (c *Classifier) Run(ctx context.Context) error {
-	groups, incidents, err := ensure(ctx, c.deps.JS, c.deps.Replicas)
+	t, err := ensure(ctx, c.deps.JS, c.deps.Replicas)
 	if err != nil {
 		return err
 	}
+	live, err := windows.NewLive(ctx, t.windows, c.deps.Log)
+	if err != nil {
+		return err
+	}
+	go c.policies.Watch(ctx, c.cfg.Classifier.ReloadInterval, c.deps.Log, func(changed []string, err error) {
+		for _, id := range changed {
+			c.metrics.reloads.WithLabelValues(id, "ok").Inc()
+		}
+		if err != nil {
+			c.metrics.reloads.WithLabelValues("", "error").Inc()
+		}
+	})
 	pub := bus.NewPublisher(c.deps.JS, Name, c.deps.Tracing)
-	g := grouping.New(groups, incidents, pub, c.deps.Log, c.observe)
-	handler := func(ctx context.Context, msg jetstream.Msg) error {
+	now := c.deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	g := grouping.New(t.groups, t.incidents, grouping.Config{
+		Policies: c.policies,
+		Windows:  live.Windows,
+		Pub:      pub,
+		Schedule: func(ctx context.Context, inc *amsv1.Incident) error {
+			return bus.Schedule(ctx, c.deps.JS, reviewSubject("at", inc.GetTenant(), inc.GetId()),
+				reviewSubject("due", inc.GetTenant(), inc.GetId()), inc.GetReviewAt().AsTime(), nil)
+		},
+		Observe: c.metrics,
+		Log:     c.deps.Log,
+		Now:     now,
+	})
+	alerts := func(ctx context.Context, msg jetstream.Msg) error {
 		var a amsv1.Alert
 		if err := bus.Decode(msg, &a); err != nil {
 			return err
 		}
-		if _, ok := c.cfg.Tenant(a.GetTenant()); !ok {
-			return bus.Permanent(fmt.Errorf("alert %s names unknown tenant %q", a.GetId(), a.GetTenant()))
-		}
 		return g.Apply(ctx, &a)
 	}
-	cons, err := bus.NewConsumer(c.deps.JS, alertsConsumer().Tune(c.cfg.Classifier.Consumer), handler, c.deps.Log, c.deps.BusMetrics, c.deps.Tracing)
+	reviews := func(ctx context.Context, msg jetstream.Msg) error {
+		tenant, id, ok := parseReviewSubject(msg.Subject())
+		if !ok {
+			return bus.Permanent(fmt.Errorf("review subject %q is not %s", msg.Subject(), reviewSubject("due", "<tenant>", "<incident>")))
+		}
+		return g.Review(ctx, tenant, id)
+	}
+	ac, err := bus.NewConsumer(c.deps.JS, alertsConsumer().Tune(c.cfg.Classifier.Consumer), alerts, c.deps.Log, c.deps.BusMetrics, c.deps.Tracing)
 	if err != nil {
 		return err
 	}
-	return c.Start(ctx, bus.Group{cons})
-}
-
-func (c *Classifier) observe(tenant string, change incident.Change, inc *amsv1.Incident) {
-	switch change {
-	case incident.Updated:
-		if inc.GetVersion() == 1 {
-			c.metrics.opened.WithLabelValues(tenant, strings.TrimPrefix(inc.GetPriority().String(), "PRIORITY_")).Inc()
-			return
-		}
-		c.metrics.applied.WithLabelValues(tenant, "updated").Inc()
-	case incident.Resolved:
-		c.metrics.resolved.WithLabelValues(tenant).Inc()
-		c.metrics.applied.WithLabelValues(tenant, "resolved").Inc()
-	case incident.Touched:
-		c.metrics.applied.WithLabelValues(tenant, "touched").Inc()
-	case incident.Stale:
-		c.metrics.applied.WithLabelValues(tenant, "stale").Inc()
-	case incident.AlreadyApplied:
-		c.metrics.applied.WithLabelValues(tenant, "already_applied").Inc()
+	rc, err := bus.NewConsumer(c.deps.JS, reviewsConsumer().Tune(c.cfg.Classifier.Consumer), reviews, c.deps.Log, c.deps.BusMetrics, c.deps.Tracing)
+	if err != nil {
+		return err
 	}
+	return c.Start(ctx, bus.Group{ac, rc})
 }

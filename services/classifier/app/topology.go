@@ -2,15 +2,18 @@ package app
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/amsproject/ams/pkg/bus"
+	"github.com/amsproject/ams/services/classifier/windows"
 )
 
-// The classifier's topology, in one place. It owns the INCIDENTS stream and
-// the groups and incidents buckets, and the classifier-alerts consumer on ALERTS.
+// The classifier's topology, in one place. It owns the INCIDENTS and
+// CLASSIFIER_REVIEWS streams, the groups, incidents and maintenance-windows
+// buckets, and the classifier-alerts consumer on ALERTS.
 const (
 	// IncidentsStream holds every incident event: ams.incident.<event>.<tenant>.
 	IncidentsStream = "INCIDENTS"
@@ -18,9 +21,50 @@ const (
 	IncidentsBucket = "incidents"
 	// GroupsBucket maps <tenant>.<group key hash> to the group's current incident.
 	GroupsBucket = "incident-groups"
-	alertsStream = "ALERTS"
-	durable      = "classifier-alerts"
+	// ReviewsStream holds the classifier's durable wake-ups: schedules on
+	// ams.classifier.review.at.<tenant>.<incident>, which JetStream fires on
+	// ams.classifier.review.due.<tenant>.<incident>.
+	ReviewsStream = "CLASSIFIER_REVIEWS"
+	alertsStream  = "ALERTS"
+	durable       = "classifier-alerts"
+	reviewDurable = "classifier-reviews"
 )
+
+func reviewSubject(kind, tenant, id string) string {
+	return "ams.classifier.review." + kind + "." + tenant + "." + id
+}
+
+func parseReviewSubject(subject string) (tenant, id string, ok bool) {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 6 || parts[3] != "due" {
+		return "", "", false
+	}
+	return parts[4], parts[5], true
+}
+
+// reviewsStream keeps one message per subject, so a later schedule for an
+// incident replaces the earlier one, and is a work queue, so a handled
+// wake-up is removed.
+func reviewsStream(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              ReviewsStream,
+		Description:       "Classifier reviews: when to look at an incident again (end of a delay, a maintenance window, flapping, the resolve delay).",
+		Subjects:          []string{"ams.classifier.review.>"},
+		Retention:         jetstream.WorkQueuePolicy,
+		MaxMsgsPerSubject: 1,
+		AllowMsgSchedules: true,
+		Replicas:          replicas,
+	}
+}
+
+func reviewsConsumer() bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream:         ReviewsStream,
+		Durable:        reviewDurable,
+		Description:    "Classifier: review incidents when their time comes.",
+		FilterSubjects: []string{"ams.classifier.review.due.>"},
+	}
+}
 
 func incidentsStream(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
@@ -60,16 +104,26 @@ func alertsConsumer() bus.ConsumerSpec {
 	}
 }
 
+type topology struct {
+	groups, incidents, windows jetstream.KeyValue
+}
+
 // ensure creates what the classifier owns.
-func ensure(ctx context.Context, js jetstream.JetStream, replicas int) (groups, incidents jetstream.KeyValue, err error) {
+func ensure(ctx context.Context, js jetstream.JetStream, replicas int) (t topology, err error) {
 	if _, err := bus.EnsureStream(ctx, js, incidentsStream(replicas)); err != nil {
-		return nil, nil, err
+		return t, err
 	}
-	if incidents, err = bus.EnsureKV(ctx, js, incidentsBucket(replicas)); err != nil {
-		return nil, nil, err
+	if _, err := bus.EnsureStream(ctx, js, reviewsStream(replicas)); err != nil {
+		return t, err
 	}
-	if groups, err = bus.EnsureKV(ctx, js, groupsBucket(replicas)); err != nil {
-		return nil, nil, err
+	if t.incidents, err = bus.EnsureKV(ctx, js, incidentsBucket(replicas)); err != nil {
+		return t, err
 	}
-	return groups, incidents, nil
+	if t.groups, err = bus.EnsureKV(ctx, js, groupsBucket(replicas)); err != nil {
+		return t, err
+	}
+	if t.windows, err = bus.EnsureKV(ctx, js, windows.BucketConfig(replicas)); err != nil {
+		return t, err
+	}
+	return t, nil
 }

@@ -15,6 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,7 +25,10 @@ import (
 
 	"github.com/amsproject/ams/pkg/bus"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+	"github.com/amsproject/ams/services/classifier/internal/flapping"
 	"github.com/amsproject/ams/services/classifier/internal/incident"
+	"github.com/amsproject/ams/services/classifier/internal/maintenance"
+	"github.com/amsproject/ams/services/classifier/policy"
 )
 
 // maxAttempts bounds compare-and-set retries for one alert; beyond it the
@@ -31,11 +37,44 @@ const maxAttempts = 50
 
 // groupRef is the value in the groups bucket.
 type groupRef struct {
-	IncidentID string `json:"incident_id"`
+	// IncidentID is the group's current incident (or the last one, resolved).
+	IncidentID string `json:"incident_id,omitempty"`
 	Resolved   bool   `json:"resolved,omitempty"`
 	// ChangedAt is when ingest received the notification that last changed
 	// the group's open/resolved state; older notifications arriving later are stale.
 	ChangedAt time.Time `json:"changed_at"`
+	// ResolvedAt is when the last incident resolved, for the reopen window.
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	// Flap is each fingerprint's flapping state. It lives with the group,
+	// not the incident, because a flapping alert resolves and fires across
+	// incidents.
+	Flap map[string]flapping.State `json:"flap,omitempty"`
+}
+
+func (r *groupRef) flap(fp string) flapping.State {
+	if r == nil {
+		return flapping.State{}
+	}
+	return r.Flap[fp]
+}
+
+// withFlap returns a copy of r (a new ref when nil) with fp's flapping state set.
+func (r *groupRef) withFlap(fp string, st flapping.State) *groupRef {
+	var next groupRef
+	if r != nil {
+		next = *r
+	}
+	next.Flap = maps.Clone(next.Flap)
+	if next.Flap == nil {
+		next.Flap = map[string]flapping.State{}
+	}
+	next.Flap[fp] = st
+	return &next
+}
+
+func sameFlap(a, b flapping.State) bool {
+	return a.Status == b.Status && a.LastSeen.Equal(b.LastSeen) && a.FlappingSince.Equal(b.FlappingSince) &&
+		slices.EqualFunc(a.Changes, b.Changes, time.Time.Equal)
 }
 
 // Publisher is the part of bus.Publisher the grouper needs.
@@ -43,32 +82,65 @@ type Publisher interface {
 	Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error)
 }
 
-// Observer is told what happened to each alert, for metrics.
-type Observer func(tenant string, change incident.Change, inc *amsv1.Incident)
+// Observer is told what happened, for metrics: each alert's change, and
+// each announcement.
+type Observer interface {
+	Applied(tenant string, change incident.Change)
+	Announced(inc *amsv1.Incident, a incident.Announcement)
+	Classified(tenant string, v policy.Verdict)
+}
+
+// Policies gives a tenant's policy (nil for an unknown tenant).
+type Policies interface {
+	Tenant(id string) *policy.Tenant
+}
+
+// Scheduler asks for a review of inc at inc.ReviewAt.
+type Scheduler func(ctx context.Context, inc *amsv1.Incident) error
+
+// Config is what a Grouper works with besides its buckets.
+type Config struct {
+	Policies Policies
+	// Windows are the runtime maintenance windows of a tenant.
+	Windows  func(tenant string) []*maintenance.Window
+	Pub      Publisher
+	Schedule Scheduler
+	Observe  Observer
+	Log      *slog.Logger
+	Now      func() time.Time
+}
 
 // Grouper applies alerts to incidents.
 type Grouper struct {
 	groups    jetstream.KeyValue
 	incidents jetstream.KeyValue
-	pub       Publisher
-	log       *slog.Logger
-	observe   Observer
+	cfg       Config
+	// reasons carries an announcement's reason from settle to the publish
+	// of the same write (incident id → reason).
+	reasons sync.Map
 }
 
 // New returns a Grouper over the two buckets.
-func New(groups, incidents jetstream.KeyValue, pub Publisher, log *slog.Logger, observe Observer) *Grouper {
-	if observe == nil {
-		observe = func(string, incident.Change, *amsv1.Incident) {}
+func New(groups, incidents jetstream.KeyValue, cfg Config) *Grouper {
+	if cfg.Windows == nil {
+		cfg.Windows = func(string) []*maintenance.Window { return nil }
 	}
-	return &Grouper{groups: groups, incidents: incidents, pub: pub, log: log, observe: observe}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Grouper{groups: groups, incidents: incidents, cfg: cfg}
 }
 
 // IncidentKey is the incidents-bucket key of an incident.
 func IncidentKey(tenant, id string) string { return tenant + "." + id }
 
-func groupKey(a *amsv1.Alert) string {
-	sum := sha256.Sum256([]byte(incident.GroupKey(a)))
-	return a.GetTenant() + "." + hex.EncodeToString(sum[:16])
+func groupKey(tenant, gk string) string {
+	sum := sha256.Sum256([]byte(gk))
+	return tenant + "." + hex.EncodeToString(sum[:16])
+}
+
+func isFiring(a *amsv1.Alert) bool {
+	return a.GetStatus() == amsv1.AlertStatus_ALERT_STATUS_FIRING || a.GetStatus() == amsv1.AlertStatus_ALERT_STATUS_ACKNOWLEDGED
 }
 
 // Apply applies one alert. It returns nil once the incident state is stored
@@ -77,9 +149,14 @@ func (g *Grouper) Apply(ctx context.Context, a *amsv1.Alert) error {
 	if a.GetTenant() == "" || a.GetId() == "" || a.GetFingerprint() == "" {
 		return bus.Permanent(fmt.Errorf("alert %q lacks tenant, id or fingerprint", a.GetId()))
 	}
-	gk := groupKey(a)
+	pol := g.cfg.Policies.Tenant(a.GetTenant())
+	if pol == nil {
+		return bus.Permanent(fmt.Errorf("alert %s names unknown tenant %q", a.GetId(), a.GetTenant()))
+	}
+	gk := pol.GroupKey(a)
+	key := groupKey(a.GetTenant(), gk)
 	for range maxAttempts {
-		done, err := g.attempt(ctx, gk, a)
+		done, err := g.attempt(ctx, pol, key, gk, a)
 		if done || err != nil {
 			return err
 		}
@@ -88,30 +165,36 @@ func (g *Grouper) Apply(ctx context.Context, a *amsv1.Alert) error {
 }
 
 // attempt makes one try; done=false means a compare-and-set conflict: read again.
-func (g *Grouper) attempt(ctx context.Context, gk string, a *amsv1.Alert) (bool, error) {
-	ref, grev, err := g.getRef(ctx, gk)
+func (g *Grouper) attempt(ctx context.Context, pol *policy.Tenant, key, gk string, a *amsv1.Alert) (bool, error) {
+	ref, grev, err := g.getRef(ctx, key)
 	if err != nil {
 		return false, err
 	}
 	recv := a.GetReceivedAt().AsTime()
-	firing := a.GetStatus() == amsv1.AlertStatus_ALERT_STATUS_FIRING
+	flap, _ := pol.Flapping.Observe(ref.flap(a.GetFingerprint()), a.GetStatus(), recv)
 
 	if ref == nil || ref.Resolved {
-		if ref != nil && ref.IncidentID != "" && !firing {
+		if ref != nil && ref.IncidentID != "" && !isFiring(a) {
 			// A resolve for an incident already resolved: if it is the very
 			// notification that resolved it, make sure its event went out.
 			return g.republishIfApplied(ctx, a, ref.IncidentID)
 		}
 		if ref != nil && !recv.After(ref.ChangedAt) {
-			g.observe(a.GetTenant(), incident.Stale, nil)
+			g.cfg.Observe.Applied(a.GetTenant(), incident.Stale)
 			return true, nil
 		}
-		if !firing {
+		if !isFiring(a) {
 			// Resolved before any firing was seen (or handled out of order):
-			// leave a tombstone so the older firing notification, if it comes, is stale.
-			return g.putRef(ctx, gk, grev, &groupRef{Resolved: true, ChangedAt: recv})
+			// leave a tombstone so the older firing notification, if it
+			// comes, is stale, and count the change for flapping.
+			next := ref.withFlap(a.GetFingerprint(), flap)
+			next.Resolved, next.ChangedAt = true, recv
+			return g.putRef(ctx, key, grev, next)
 		}
-		return g.open(ctx, gk, grev, a)
+		if ref != nil && ref.IncidentID != "" && pol.Incidents.ReopenWindow > 0 && recv.Before(ref.ResolvedAt.Add(pol.Incidents.ReopenWindow)) {
+			return g.reopen(ctx, pol, key, grev, ref, flap, a)
+		}
+		return g.open(ctx, pol, key, grev, ref, flap, gk, a)
 	}
 
 	inc, irev, err := g.getIncident(ctx, a.GetTenant(), ref.IncidentID)
@@ -121,50 +204,172 @@ func (g *Grouper) attempt(ctx context.Context, gk string, a *amsv1.Alert) (bool,
 	if inc == nil {
 		// The group was written but the process stopped before the incident
 		// was: finish opening it under the id the group already names.
-		return g.create(ctx, incident.Open(a, ref.IncidentID))
+		return g.create(ctx, pol, ref, incident.Open(a, gk, ref.IncidentID), a)
 	}
 	if inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
 		// The incident resolved but the group was not marked (a stop in
 		// between): repair the group, then handle the alert afresh.
-		_, err := g.putRef(ctx, gk, grev, &groupRef{IncidentID: inc.GetId(), Resolved: true, ChangedAt: inc.GetResolvedAt().AsTime()})
+		_, err := g.putRef(ctx, key, grev, resolvedRef(ref, inc))
 		return false, err
 	}
 
 	next, change := incident.Apply(inc, a)
-	g.observe(a.GetTenant(), change, next)
+	g.cfg.Observe.Applied(a.GetTenant(), change)
 	switch change {
 	case incident.AlreadyApplied:
-		return true, g.publish(ctx, inc, a.GetId())
+		return true, g.after(ctx, inc, a.GetId(), "")
 	case incident.Stale, incident.Unchanged:
 		return true, nil
 	}
-	if ok, err := g.update(ctx, next, irev); !ok || err != nil {
-		return false, err
-	}
-	if change == incident.Resolved {
-		if _, err := g.putRef(ctx, gk, grev, &groupRef{IncidentID: next.GetId(), Resolved: true, ChangedAt: recv}); err != nil {
+	if !sameFlap(flap, ref.flap(a.GetFingerprint())) {
+		ref = ref.withFlap(a.GetFingerprint(), flap)
+		ok, err := g.putRef(ctx, key, grev, ref)
+		if !ok || err != nil {
 			return false, err
 		}
 	}
 	if change == incident.Touched {
-		return true, nil
+		ok, err := g.update(ctx, next, irev)
+		return ok, err
 	}
-	return true, g.publish(ctx, next, a.GetId())
+	settled := g.settle(ctx, pol, ref, inc, next, recv)
+	return g.commit(ctx, key, a.GetId(), inc, settled, irev)
+}
+
+// settle classifies next (inc with an alert applied, or inc itself on a
+// review) and settles its state at now; the version rises and the
+// announcement is decided when anything changed.
+func (g *Grouper) settle(ctx context.Context, pol *policy.Tenant, ref *groupRef, prev, next *amsv1.Incident, now time.Time) *amsv1.Incident {
+	subject := next.GetAlert()
+	if subject == nil {
+		subject = alertOf(next)
+	}
+	v := pol.Classify(ctx, subject, next, g.cfg.Windows(next.GetTenant()), now)
+	g.cfg.Observe.Classified(next.GetTenant(), v)
+	if v.WindowErr != nil {
+		g.cfg.Log.Warn("maintenance window matcher failed; window left out", "tenant", next.GetTenant(), "incident", next.GetId(), "err", v.WindowErr)
+	}
+	as := incident.Assessment{
+		Now:              now,
+		Priority:         v.Decision.Priority,
+		Category:         v.Decision.Category,
+		Runbook:          v.Decision.Runbook,
+		EscalationPolicy: v.Decision.EscalationPolicy,
+		Labels:           v.Decision.Labels,
+		MatchedRules:     v.Decision.MatchedRules,
+		Suppress:         v.Suppression(),
+		Delay:            v.Decision.Delay,
+		ResolveDelay:     pol.Incidents.ResolveDelay,
+	}
+	if !v.Decision.Suppressed {
+		as.SuppressUntil = v.WindowsEnd
+	}
+	for _, ga := range next.GetAlerts() {
+		st := ref.flap(ga.GetFingerprint())
+		if quiet, ok := pol.Flapping.QuietAt(st); ok {
+			as.Flapping = true
+			if as.FlappingQuietAt.IsZero() || quiet.Before(as.FlappingQuietAt) {
+				as.FlappingQuietAt = quiet
+			}
+		}
+	}
+	settled, changed := incident.Settle(next, as)
+	if prev != nil && !changed && proto.Equal(prev, next) {
+		return prev
+	}
+	if prev != nil {
+		settled.Version = prev.GetVersion() + 1
+	}
+	if ann, ok := incident.Announce(prev, settled); ok {
+		settled.AnnouncedVersion = settled.GetVersion()
+		settled.AnnouncedEvent = ann.Type
+		g.reasons.Store(settled.GetId(), ann.Reason)
+	}
+	return settled
+}
+
+// commit writes settled over inc (revision irev), marks the group when it
+// resolved, and announces it.
+func (g *Grouper) commit(ctx context.Context, key, alertID string, inc, settled *amsv1.Incident, irev uint64) (bool, error) {
+	if settled == inc {
+		return true, g.after(ctx, inc, alertID, "")
+	}
+	if ok, err := g.update(ctx, settled, irev); !ok || err != nil {
+		return false, err
+	}
+	if settled.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
+		if err := g.markResolved(ctx, key, settled); err != nil {
+			return false, err
+		}
+	}
+	return true, g.after(ctx, settled, alertID, g.reason(settled))
+}
+
+// markResolved writes the group's tombstone for the resolved incident inc,
+// retrying conflicts (flapping state written meanwhile).
+func (g *Grouper) markResolved(ctx context.Context, key string, inc *amsv1.Incident) error {
+	for range maxAttempts {
+		ref, rev, err := g.getRef(ctx, key)
+		if err != nil {
+			return err
+		}
+		if ref != nil && ref.IncidentID != inc.GetId() {
+			return nil // the group moved on
+		}
+		ok, err := g.putRef(ctx, key, rev, resolvedRef(ref, inc))
+		if ok || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("mark group of %s resolved: still conflicting after %d attempts", inc.GetId(), maxAttempts)
+}
+
+func resolvedRef(ref *groupRef, inc *amsv1.Incident) *groupRef {
+	var next groupRef
+	if ref != nil {
+		next = *ref
+	}
+	next.IncidentID, next.Resolved = inc.GetId(), true
+	next.ResolvedAt = inc.GetResolvedAt().AsTime()
+	if next.ResolvedAt.After(next.ChangedAt) {
+		next.ChangedAt = next.ResolvedAt
+	}
+	return &next
 }
 
 // open points the group at a new incident, then stores and announces it.
-func (g *Grouper) open(ctx context.Context, gk string, grev uint64, a *amsv1.Alert) (bool, error) {
-	id := incident.ID(a)
-	ok, err := g.putRef(ctx, gk, grev, &groupRef{IncidentID: id, ChangedAt: a.GetReceivedAt().AsTime()})
+func (g *Grouper) open(ctx context.Context, pol *policy.Tenant, key string, grev uint64, ref *groupRef, flap flapping.State, gk string, a *amsv1.Alert) (bool, error) {
+	id := incident.ID(gk, a)
+	next := ref.withFlap(a.GetFingerprint(), flap)
+	next.IncidentID, next.Resolved, next.ChangedAt = id, false, a.GetReceivedAt().AsTime()
+	ok, err := g.putRef(ctx, key, grev, next)
 	if !ok || err != nil {
 		return false, err
 	}
-	inc := incident.Open(a, id)
-	g.observe(a.GetTenant(), incident.Updated, inc)
-	return g.create(ctx, inc)
+	return g.create(ctx, pol, next, incident.Open(a, gk, id), a)
 }
 
-func (g *Grouper) create(ctx context.Context, inc *amsv1.Incident) (bool, error) {
+// reopen turns the group's resolved incident back to open for a firing alert within the reopen window.
+func (g *Grouper) reopen(ctx context.Context, pol *policy.Tenant, key string, grev uint64, ref *groupRef, flap flapping.State, a *amsv1.Alert) (bool, error) {
+	inc, irev, err := g.getIncident(ctx, a.GetTenant(), ref.IncidentID)
+	if err != nil {
+		return false, err
+	}
+	if inc == nil || inc.GetState() != amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
+		return g.open(ctx, pol, key, grev, ref, flap, inc.GetGroupKey(), a)
+	}
+	next := ref.withFlap(a.GetFingerprint(), flap)
+	next.Resolved, next.ChangedAt = false, a.GetReceivedAt().AsTime()
+	if ok, err := g.putRef(ctx, key, grev, next); !ok || err != nil {
+		return false, err
+	}
+	g.cfg.Observe.Applied(a.GetTenant(), incident.Updated)
+	settled := g.settle(ctx, pol, next, inc, incident.Reopen(inc, a), a.GetReceivedAt().AsTime())
+	return g.commit(ctx, key, a.GetId(), inc, settled, irev)
+}
+
+func (g *Grouper) create(ctx context.Context, pol *policy.Tenant, ref *groupRef, opened *amsv1.Incident, a *amsv1.Alert) (bool, error) {
+	inc := g.settle(ctx, pol, ref, nil, opened, a.GetReceivedAt().AsTime())
 	data, err := proto.Marshal(inc)
 	if err != nil {
 		return false, fmt.Errorf("marshal incident %s: %w", inc.GetId(), err)
@@ -178,7 +383,57 @@ func (g *Grouper) create(ctx context.Context, inc *amsv1.Incident) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("create incident %s: %w", inc.GetId(), err)
 	}
-	return true, g.publish(ctx, inc, inc.GetAlerts()[0].GetLastAlertId())
+	g.cfg.Observe.Applied(a.GetTenant(), incident.Updated)
+	return true, g.after(ctx, inc, a.GetId(), g.reason(inc))
+}
+
+// Review looks at an incident again at the time it asked for (review_at):
+// the end of a delay, of a maintenance window, of a flapping episode or of
+// the resolve delay. It is idempotent: a review with nothing due changes nothing.
+func (g *Grouper) Review(ctx context.Context, tenant, id string) error {
+	for range maxAttempts {
+		done, err := g.review(ctx, tenant, id)
+		if done || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("review incident %s: still conflicting after %d attempts", id, maxAttempts)
+}
+
+func (g *Grouper) review(ctx context.Context, tenant, id string) (bool, error) {
+	inc, irev, err := g.getIncident(ctx, tenant, id)
+	if err != nil || inc == nil || inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
+		return true, err
+	}
+	pol := g.cfg.Policies.Tenant(tenant)
+	if pol == nil {
+		return true, bus.Permanent(fmt.Errorf("incident %s names unknown tenant %q", id, tenant))
+	}
+	now := g.cfg.Now()
+	key := groupKey(tenant, inc.GetGroupKey())
+	ref, grev, err := g.getRef(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	next := ref
+	for _, ga := range inc.GetAlerts() {
+		st := next.flap(ga.GetFingerprint())
+		if ended, tr := pol.Flapping.Check(st, now); tr.StoppedFlapping {
+			next = next.withFlap(ga.GetFingerprint(), ended)
+		}
+	}
+	if next != ref {
+		if ok, err := g.putRef(ctx, key, grev, next); !ok || err != nil {
+			return false, err
+		}
+	}
+	settled := g.settle(ctx, pol, next, inc, inc, now)
+	if settled == inc && inc.GetReviewAt() != nil && !inc.GetReviewAt().AsTime().After(now) {
+		// Nothing was due after all (a replaced schedule that fired): asking
+		// again for a time already past would only loop.
+		return true, nil
+	}
+	return g.commit(ctx, key, "", inc, settled, irev)
 }
 
 // update writes inc if the stored revision is still rev; false on conflict.
@@ -203,22 +458,51 @@ func (g *Grouper) republishIfApplied(ctx context.Context, a *amsv1.Alert, id str
 		return true, err
 	}
 	if _, change := incident.Apply(inc, a); change == incident.AlreadyApplied {
-		return true, g.publish(ctx, inc, a.GetId())
+		return true, g.after(ctx, inc, a.GetId(), "")
 	}
-	g.observe(a.GetTenant(), incident.Stale, nil)
+	g.cfg.Observe.Applied(a.GetTenant(), incident.Stale)
 	return true, nil
 }
 
-// publish announces inc's current version. The message id is the incident
-// and version, so announcing the same version twice stores one event.
-func (g *Grouper) publish(ctx context.Context, inc *amsv1.Incident, alertID string) error {
-	t := incident.EventType(inc)
-	subject := bus.Subject("incident", incident.EventName(t), inc.GetTenant())
-	msgID := fmt.Sprintf("incident:%s:v%d", inc.GetId(), inc.GetVersion())
-	if _, err := g.pub.Publish(ctx, subject, msgID, &amsv1.IncidentEvent{Type: t, Incident: inc, AlertId: alertID}); err != nil {
-		return err
+// after does what follows a stored version: announce it when it is to be
+// announced, and ask for its review. Both are idempotent (the event's
+// message id is the incident and version; one schedule per incident), so a
+// redelivery calls it again safely.
+func (g *Grouper) after(ctx context.Context, inc *amsv1.Incident, alertID, reason string) error {
+	if inc.GetAnnouncedVersion() == inc.GetVersion() && inc.GetAnnouncedEvent() != amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UNSPECIFIED {
+		t := inc.GetAnnouncedEvent()
+		subject := bus.Subject("incident", incident.EventName(t), inc.GetTenant())
+		msgID := fmt.Sprintf("incident:%s:v%d", inc.GetId(), inc.GetVersion())
+		if _, err := g.cfg.Pub.Publish(ctx, subject, msgID, &amsv1.IncidentEvent{Type: t, Incident: inc, AlertId: alertID, Reason: reason}); err != nil {
+			return err
+		}
+		if reason != "" {
+			g.cfg.Observe.Announced(inc, incident.Announcement{Type: t, Reason: reason})
+		}
+	}
+	if inc.GetReviewAt() != nil && g.cfg.Schedule != nil {
+		return g.cfg.Schedule(ctx, inc)
 	}
 	return nil
+}
+
+// reason takes the announcement reason settle noted for inc's current version.
+func (g *Grouper) reason(inc *amsv1.Incident) string {
+	r, ok := g.reasons.LoadAndDelete(inc.GetId())
+	if !ok {
+		return ""
+	}
+	return r.(string)
+}
+
+// alertOf stands in for the alert of an incident that has none stored (an
+// incident written before incidents kept their latest alert).
+func alertOf(inc *amsv1.Incident) *amsv1.Alert {
+	a := &amsv1.Alert{Tenant: inc.GetTenant(), Summary: inc.GetTitle(), Severity: inc.GetSeverity(), Labels: inc.GetLabels(), Resource: inc.GetResource(), Status: amsv1.AlertStatus_ALERT_STATUS_FIRING}
+	if len(inc.GetAlerts()) > 0 {
+		a.Fingerprint = inc.GetAlerts()[0].GetFingerprint()
+	}
+	return a
 }
 
 func (g *Grouper) getRef(ctx context.Context, key string) (*groupRef, uint64, error) {

@@ -19,8 +19,51 @@ import (
 	"github.com/amsproject/ams/pkg/kvproto"
 	"github.com/amsproject/ams/pkg/natstest"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/services/classifier/internal/incident"
+	"github.com/amsproject/ams/services/classifier/policy"
 )
+
+// policies is every tenant's policy for tests: the default unless set.
+type policies map[string]*policy.Tenant
+
+func (p policies) Tenant(id string) *policy.Tenant {
+	if t, ok := p[id]; ok {
+		return t
+	}
+	return policy.Default(config.Tenant{ID: id})
+}
+
+// observer records what the grouper reports.
+type observer struct {
+	mu      sync.Mutex
+	changes []incident.Change
+	events  []amsv1.IncidentEventType
+}
+
+func (o *observer) Applied(_ string, c incident.Change) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.changes = append(o.changes, c)
+}
+
+func (o *observer) Announced(_ *amsv1.Incident, a incident.Announcement) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events = append(o.events, a.Type)
+}
+
+func (o *observer) Classified(string, policy.Verdict) {}
+
+func newGrouper(groups, incidents jetstream.KeyValue, pub Publisher, pols policies, obs *observer) *Grouper {
+	if obs == nil {
+		obs = &observer{}
+	}
+	return New(groups, incidents, Config{Policies: pols, Pub: pub, Observe: obs, Log: slog.New(slog.DiscardHandler)})
+}
+
+// idOf is the id of the incident alert a opens when grouped by fingerprint.
+func idOf(a *amsv1.Alert) string { return incident.ID(a.GetFingerprint(), a) }
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
@@ -112,7 +155,7 @@ func newReplica(tb testing.TB, srv *server.Server) *replica {
 	rec := &recorder{pub: bus.NewPublisher(js, "classifier", noop.NewTracerProvider())}
 	return &replica{
 		js: js, groups: groups, incidents: incidents, rec: rec,
-		g: New(groups, incidents, rec, slog.New(slog.DiscardHandler), nil),
+		g: newGrouper(groups, incidents, rec, nil, nil),
 	}
 }
 
@@ -149,7 +192,7 @@ func TestFiringAlertOpensIncident(t *testing.T) {
 	a := alert("a-1", firing, 0)
 	r.apply(t, a)
 
-	id := incident.ID(a)
+	id := idOf(a)
 	got := r.rec.take()
 	require.Len(t, got, 1)
 	require.Equal(t, "ams.incident.opened.acme", got[0].subject)
@@ -182,7 +225,7 @@ func TestFiringAlertOpensIncident(t *testing.T) {
 func TestResentNotificationTouchesSilently(t *testing.T) {
 	_, r := setup(t)
 	r.apply(t, alert("a-1", firing, 0))
-	id := incident.ID(alert("a-1", firing, 0))
+	id := idOf(alert("a-1", firing, 0))
 	r.rec.take()
 
 	r.apply(t, alert("a-2", firing, time.Minute))
@@ -209,7 +252,7 @@ func TestEscalationPublishesUpdate(t *testing.T) {
 	got := r.rec.take()
 	require.Len(t, got, 1)
 	require.Equal(t, "ams.incident.updated.acme", got[0].subject)
-	require.Equal(t, fmt.Sprintf("incident:%s:v2", incident.ID(a)), got[0].msgID)
+	require.Equal(t, fmt.Sprintf("incident:%s:v2", idOf(a)), got[0].msgID)
 	require.Equal(t, amsv1.Priority_PRIORITY_P1, got[0].event.GetIncident().GetPriority())
 	require.Equal(t, "a-2", got[0].event.GetAlertId())
 }
@@ -218,7 +261,7 @@ func TestResolveThenFireAgainOpensNewIncident(t *testing.T) {
 	_, r := setup(t)
 	first := alert("a-1", firing, 0)
 	r.apply(t, first)
-	firstID := incident.ID(first)
+	firstID := idOf(first)
 	r.rec.take()
 
 	res := alert("a-2", resolved, time.Minute)
@@ -248,7 +291,7 @@ func TestResolveThenFireAgainOpensNewIncident(t *testing.T) {
 	// The problem comes back: a new incident.
 	again := alert("a-3", firing, time.Hour)
 	r.apply(t, again)
-	secondID := incident.ID(again)
+	secondID := idOf(again)
 	require.NotEqual(t, firstID, secondID)
 	got = r.rec.take()
 	require.Len(t, got, 1)
@@ -285,7 +328,7 @@ func TestResolveBeforeOlderFiringLeavesNoIncident(t *testing.T) {
 	r.apply(t, later)
 	all := r.incidentsStored(t)
 	require.Len(t, all, 1)
-	require.Equal(t, incident.ID(later), all[0].GetId())
+	require.Equal(t, idOf(later), all[0].GetId())
 	got := r.rec.take()
 	require.Len(t, got, 1)
 	require.Equal(t, "ams.incident.opened.acme", got[0].subject)
@@ -335,20 +378,15 @@ func TestApplyRejectsIncompleteAlert(t *testing.T) {
 func TestObserver(t *testing.T) {
 	srv, _ := setup(t)
 	r := newReplica(t, srv)
-	var mu sync.Mutex
-	var seen []incident.Change
-	r.g = New(r.groups, r.incidents, r.rec, slog.New(slog.DiscardHandler), func(tenant string, ch incident.Change, _ *amsv1.Incident) {
-		mu.Lock()
-		defer mu.Unlock()
-		require.Equal(t, "acme", tenant)
-		seen = append(seen, ch)
-	})
+	obs := &observer{}
+	r.g = newGrouper(r.groups, r.incidents, r.rec, nil, obs)
 	r.apply(t, alert("a-1", firing, 0))
 	r.apply(t, alert("a-2", firing, time.Minute))
 	r.apply(t, alert("a-2", firing, time.Minute))
 	r.apply(t, alert("a-0", firing, -time.Minute))
 	r.apply(t, alert("a-3", resolved, 2*time.Minute))
-	require.Equal(t, []incident.Change{incident.Updated, incident.Touched, incident.AlreadyApplied, incident.Stale, incident.Resolved}, seen)
+	require.Equal(t, []incident.Change{incident.Updated, incident.Touched, incident.AlreadyApplied, incident.Stale, incident.Updated}, obs.changes)
+	require.Equal(t, []amsv1.IncidentEventType{amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED}, obs.events)
 }
 
 // gatedKV holds the first Create until released, to force one interleaving.
@@ -375,7 +413,7 @@ func TestConcurrentOpenLosesNoAlert(t *testing.T) {
 	srv, b := setup(t)
 	a := newReplica(t, srv)
 	gated := &gatedKV{KeyValue: a.incidents, entered: make(chan struct{}), release: make(chan struct{})}
-	a.g = New(a.groups, gated, a.rec, a.g.log, nil)
+	a.g = newGrouper(a.groups, gated, a.rec, nil, nil)
 
 	errc := make(chan error, 1)
 	go func() { errc <- a.g.Apply(context.Background(), alert("a-1", firing, 0)) }()

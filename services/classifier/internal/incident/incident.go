@@ -6,6 +6,9 @@ package incident
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
+	"slices"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -13,14 +16,10 @@ import (
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 )
 
-// GroupKey is the key alerts are grouped by: for now the fingerprint, which
-// ingest already scopes to the integration.
-func GroupKey(a *amsv1.Alert) string { return a.GetFingerprint() }
-
-// ID derives the incident id from the alert that opens it, so handling the same
-// alert twice (redelivery after a crash) names the same incident.
-func ID(a *amsv1.Alert) string {
-	sum := sha256.Sum256([]byte(a.GetTenant() + "|" + GroupKey(a) + "|" + a.GetId()))
+// ID derives the incident id from the group key and the alert that opens it,
+// so handling the same alert twice (redelivery after a crash) names the same incident.
+func ID(groupKey string, a *amsv1.Alert) string {
+	sum := sha256.Sum256([]byte(a.GetTenant() + "|" + groupKey + "|" + a.GetId()))
 	return "inc-" + hex.EncodeToString(sum[:8])
 }
 
@@ -38,13 +37,14 @@ func PriorityFor(s amsv1.Severity) amsv1.Priority {
 	}
 }
 
-// Open returns a new incident for a firing alert.
-func Open(a *amsv1.Alert, id string) *amsv1.Incident {
+// Open returns a new incident of group groupKey for a firing alert; Settle
+// then decides its state.
+func Open(a *amsv1.Alert, groupKey, id string) *amsv1.Incident {
 	recv := a.GetReceivedAt()
 	return &amsv1.Incident{
 		Id:              id,
 		Tenant:          a.GetTenant(),
-		GroupKey:        GroupKey(a),
+		GroupKey:        groupKey,
 		Title:           a.GetSummary(),
 		State:           amsv1.IncidentState_INCIDENT_STATE_OPEN,
 		Priority:        PriorityFor(a.GetSeverity()),
@@ -58,6 +58,7 @@ func Open(a *amsv1.Alert, id string) *amsv1.Incident {
 		OpenedAt:        recv,
 		Version:         1,
 		FirstReceivedAt: recv,
+		Alert:           a,
 	}
 }
 
@@ -78,7 +79,7 @@ const (
 	// Unchanged means there is nothing to write.
 	Unchanged Change = iota
 	// AlreadyApplied means this very notification was applied before (a
-	// redelivery); the caller re-publishes the current event.
+	// redelivery); the caller announces the current version again.
 	AlreadyApplied
 	// Stale means an older notification than one already applied; ignored.
 	Stale
@@ -86,13 +87,12 @@ const (
 	Touched
 	// Updated means the incident changed in a way consumers must see.
 	Updated
-	// Resolved means every grouped alert is resolved; the incident is closed.
-	Resolved
 )
 
 // Apply applies alert a to a copy of inc and returns the copy and the change.
 // Notifications for one fingerprint are applied in the order ingest received
 // them; an older one arriving late (parallel workers, redelivery) is Stale.
+// Whether the incident resolves is Settle's decision, not Apply's.
 func Apply(inc *amsv1.Incident, a *amsv1.Alert) (*amsv1.Incident, Change) {
 	next := proto.Clone(inc).(*amsv1.Incident)
 	var ga *amsv1.GroupedAlert
@@ -130,23 +130,205 @@ func Apply(inc *amsv1.Incident, a *amsv1.Alert) (*amsv1.Incident, Change) {
 			ga.Summary = a.GetSummary()
 		}
 	}
-	if a.GetStatus() == amsv1.AlertStatus_ALERT_STATUS_FIRING && a.GetSeverity() > next.GetSeverity() {
-		next.Severity = a.GetSeverity()
-		next.Priority = PriorityFor(a.GetSeverity())
-		change = Updated
-	}
-	if change == Updated && allResolved(next) {
-		next.State = amsv1.IncidentState_INCIDENT_STATE_RESOLVED
-		next.ResolvedAt = a.GetReceivedAt()
-		if next.ResolvedAt == nil {
-			next.ResolvedAt = timestamppb.Now()
+	if isFiring(a) {
+		next.Alert = a
+		if a.GetSeverity() > next.GetSeverity() {
+			next.Severity = a.GetSeverity()
+			change = Updated
 		}
-		change = Resolved
-	}
-	if change >= Updated {
-		next.Version++
 	}
 	return next, change
+}
+
+// Reopen turns a resolved incident back into an open one for a firing alert
+// of its group (within the tenant's reopen window), and applies the alert.
+func Reopen(inc *amsv1.Incident, a *amsv1.Alert) *amsv1.Incident {
+	next := proto.Clone(inc).(*amsv1.Incident)
+	next.State = amsv1.IncidentState_INCIDENT_STATE_OPEN
+	next.ResolvedAt = nil
+	next.ResolveAfter = nil
+	next.ReopenCount++
+	next, _ = Apply(next, a)
+	return next
+}
+
+func isFiring(a *amsv1.Alert) bool {
+	return a.GetStatus() == amsv1.AlertStatus_ALERT_STATUS_FIRING || a.GetStatus() == amsv1.AlertStatus_ALERT_STATUS_ACKNOWLEDGED
+}
+
+// Assessment is everything besides its alerts that decides an incident's
+// state at a time: what the rules and maintenance windows say, whether an
+// alert of it flaps, and the tenant's resolve delay.
+type Assessment struct {
+	// Now is the time of the assessment: the alert's receive time when an
+	// alert is applied (so a redelivery decides the same), the clock on a review.
+	Now time.Time
+	// Priority is the rules' priority; unspecified keeps the severity's.
+	Priority         amsv1.Priority
+	Category         string
+	Runbook          string
+	EscalationPolicy string
+	Labels           map[string]string
+	MatchedRules     []string
+	// Suppress is the suppression reason; "" for none.
+	Suppress string
+	// SuppressUntil is when the maintenance windows suppressing the incident
+	// stop covering it (zero when suppressed by a rule or not at all).
+	SuppressUntil time.Time
+	// Delay: act only if still firing this long after the incident opened.
+	Delay time.Duration
+	// Flapping and FlappingQuietAt: an alert of the incident flaps, until then.
+	Flapping        bool
+	FlappingQuietAt time.Time
+	ResolveDelay    time.Duration
+}
+
+// Settle brings inc to the state the assessment implies and reports whether
+// anything changed. A resolved incident stays resolved (Reopen reopens it).
+//
+//   - Every alert resolved: the incident resolves, after the resolve delay;
+//     never while flapping, since a flapping alert would resolve and reopen
+//     it over and over.
+//   - Suppressed: kept, neither automated nor paged, until the reason goes.
+//   - Activated (announced as opened, so automation and paging start) once
+//     it is neither suppressed nor flapping and any delay has passed.
+func Settle(inc *amsv1.Incident, as Assessment) (*amsv1.Incident, bool) {
+	if inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
+		return inc, false
+	}
+	next := proto.Clone(inc).(*amsv1.Incident)
+	now := timestamppb.New(as.Now)
+
+	next.Priority = as.Priority
+	if next.Priority == amsv1.Priority_PRIORITY_UNSPECIFIED {
+		next.Priority = PriorityFor(next.GetSeverity())
+	}
+	next.Category, next.Runbook, next.EscalationPolicy = as.Category, as.Runbook, as.EscalationPolicy
+	next.MatchedRules = slices.Clone(as.MatchedRules)
+	if len(as.Labels) > 0 {
+		labels := maps.Clone(next.GetLabels())
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		maps.Copy(labels, as.Labels)
+		next.Labels = labels
+	}
+	if next.ActivatedAt == nil {
+		next.ActAfter = nil
+		if as.Delay > 0 {
+			next.ActAfter = timestamppb.New(next.GetFirstSeen().AsTime().Add(as.Delay))
+		}
+	}
+	next.Flapping = as.Flapping
+
+	if allResolved(next) && !next.Flapping {
+		if next.ResolveAfter == nil {
+			next.ResolveAfter = timestamppb.New(as.Now.Add(as.ResolveDelay))
+		}
+		if !as.Now.Before(next.ResolveAfter.AsTime()) {
+			next.State = amsv1.IncidentState_INCIDENT_STATE_RESOLVED
+			next.ResolvedAt = next.ResolveAfter
+			next.ResolveAfter = nil
+			next.ReviewAt = nil
+			return next, !proto.Equal(inc, next)
+		}
+	} else {
+		next.ResolveAfter = nil
+	}
+
+	switch {
+	case as.Suppress != "":
+		next.State = amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED
+		next.SuppressReason = as.Suppress
+	case next.State == amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED || next.State == amsv1.IncidentState_INCIDENT_STATE_UNSPECIFIED:
+		next.State = amsv1.IncidentState_INCIDENT_STATE_OPEN
+		next.SuppressReason = ""
+	default:
+		next.SuppressReason = ""
+	}
+	if next.ActivatedAt == nil && next.State == amsv1.IncidentState_INCIDENT_STATE_OPEN && !next.Flapping &&
+		(next.ActAfter == nil || !as.Now.Before(next.ActAfter.AsTime())) {
+		next.ActivatedAt = now
+	}
+
+	var review time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (review.IsZero() || t.Before(review)) {
+			review = t
+		}
+	}
+	if next.ActivatedAt == nil && next.ActAfter != nil {
+		earliest(next.ActAfter.AsTime())
+	}
+	if next.ResolveAfter != nil {
+		earliest(next.ResolveAfter.AsTime())
+	}
+	if next.State == amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED {
+		earliest(as.SuppressUntil)
+	}
+	if next.Flapping {
+		earliest(as.FlappingQuietAt)
+	}
+	next.ReviewAt = nil
+	if !review.IsZero() {
+		next.ReviewAt = timestamppb.New(review)
+	}
+	return next, !proto.Equal(inc, next)
+}
+
+// Announcement is the event a change of an incident publishes.
+type Announcement struct {
+	Type   amsv1.IncidentEventType
+	Reason string
+}
+
+// Announce decides which event, if any, announces next after prev (nil when
+// next is new). Downstream services see an incident once it is activated
+// (opened, then updated and resolved) or while it is suppressed; an incident
+// held by a delay or flapping from its start is announced when that ends,
+// and one that resolves while held is never announced at all. While an
+// alert flaps, changes are kept quiet: one event says it started flapping.
+func Announce(prev, next *amsv1.Incident) (Announcement, bool) {
+	if prev == nil {
+		prev = &amsv1.Incident{}
+	}
+	announced := prev.GetAnnouncedVersion() > 0
+	switch {
+	case next.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED:
+		if !announced || prev.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
+			return Announcement{}, false
+		}
+		return Announcement{amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED, "every alert resolved"}, true
+	case next.GetActivatedAt() != nil && prev.GetActivatedAt() == nil:
+		reason := "opened"
+		switch {
+		case prev.GetFlapping():
+			reason = "opened: the alert stopped flapping and is still firing"
+		case prev.GetState() == amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED:
+			reason = "opened: no longer suppressed (" + prev.GetSuppressReason() + ") and still firing"
+		case prev.GetActAfter() != nil:
+			reason = "opened: still firing after the rules' delay"
+		}
+		return Announcement{amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED, reason}, true
+	case next.GetFlapping() && !prev.GetFlapping():
+		if next.GetActivatedAt() == nil && !announced {
+			return Announcement{}, false
+		}
+		return Announcement{amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED, "flapping: automation held, changes kept quiet until the alert settles"}, true
+	case next.GetFlapping():
+		return Announcement{}, false
+	case next.GetActivatedAt() != nil:
+		reason := "updated"
+		if prev.GetReopenCount() < next.GetReopenCount() {
+			reason = "reopened: an alert fired again within the reopen window"
+		} else if prev.GetFlapping() {
+			reason = "the alert stopped flapping"
+		}
+		return Announcement{amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED, reason}, true
+	case next.GetState() == amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED:
+		return Announcement{amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_SUPPRESSED, "suppressed: " + next.GetSuppressReason()}, true
+	}
+	return Announcement{}, false
 }
 
 func allResolved(inc *amsv1.Incident) bool {
@@ -158,18 +340,6 @@ func allResolved(inc *amsv1.Incident) bool {
 	return true
 }
 
-// EventType is the event that publishes inc's current version.
-func EventType(inc *amsv1.Incident) amsv1.IncidentEventType {
-	switch {
-	case inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED:
-		return amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED
-	case inc.GetVersion() <= 1:
-		return amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED
-	default:
-		return amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED
-	}
-}
-
 // EventName is the <event> token of the incident subject.
 func EventName(t amsv1.IncidentEventType) string {
 	switch t {
@@ -177,6 +347,8 @@ func EventName(t amsv1.IncidentEventType) string {
 		return "opened"
 	case amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED:
 		return "resolved"
+	case amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_SUPPRESSED:
+		return "suppressed"
 	default:
 		return "updated"
 	}

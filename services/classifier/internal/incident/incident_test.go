@@ -38,7 +38,7 @@ const warning = amsv1.Severity_SEVERITY_WARNING
 
 func TestOpen(t *testing.T) {
 	a := alert("a-1", firing, amsv1.Severity_SEVERITY_ERROR, 0)
-	inc := Open(a, "inc-x")
+	inc := Open(a, "fp-1", "inc-x")
 
 	require.Equal(t, "inc-x", inc.GetId())
 	require.Equal(t, "acme", inc.GetTenant())
@@ -62,7 +62,7 @@ func TestOpen(t *testing.T) {
 	require.Equal(t, "a-1", ga.GetLastAlertId())
 	require.Equal(t, "disk full on web-1", ga.GetSummary())
 	require.True(t, ga.GetLastSeen().AsTime().Equal(t0))
-	require.Equal(t, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED, EventType(inc))
+	require.Equal(t, a, inc.GetAlert(), "the opening alert is kept for reviews")
 }
 
 func TestApply(t *testing.T) {
@@ -116,38 +116,32 @@ func TestApply(t *testing.T) {
 			want:  Stale,
 		},
 		{
-			name:  "resolve closes the incident",
+			name:  "resolve marks the alert resolved; Settle resolves the incident",
 			alert: alert("a-2", resolved, warning, time.Hour),
-			want:  Resolved,
+			want:  Updated,
 			check: func(t *testing.T, next *amsv1.Incident) {
-				require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, next.GetState())
-				require.Equal(t, int64(2), next.GetVersion())
+				require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, next.GetState())
 				require.Equal(t, int64(2), next.GetAlertCount())
-				require.True(t, next.GetResolvedAt().AsTime().Equal(t0.Add(time.Hour)))
 				require.Equal(t, resolved, next.GetAlerts()[0].GetStatus())
 				require.Equal(t, "a-2", next.GetAlerts()[0].GetLastAlertId())
-				require.Equal(t, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED, EventType(next))
+				require.Equal(t, "a-1", next.GetAlert().GetId(), "the latest firing alert stays")
 			},
 		},
 		{
 			name:  "resolve with a higher severity does not escalate",
 			alert: alert("a-2", resolved, amsv1.Severity_SEVERITY_CRITICAL, time.Hour),
-			want:  Resolved,
+			want:  Updated,
 			check: func(t *testing.T, next *amsv1.Incident) {
 				require.Equal(t, warning, next.GetSeverity())
-				require.Equal(t, amsv1.Priority_PRIORITY_P3, next.GetPriority())
 			},
 		},
 		{
-			name:  "severity escalation raises priority",
+			name:  "severity escalation raises severity",
 			alert: alert("a-2", firing, amsv1.Severity_SEVERITY_CRITICAL, time.Minute),
 			want:  Updated,
 			check: func(t *testing.T, next *amsv1.Incident) {
 				require.Equal(t, amsv1.Severity_SEVERITY_CRITICAL, next.GetSeverity())
-				require.Equal(t, amsv1.Priority_PRIORITY_P1, next.GetPriority())
-				require.Equal(t, int64(2), next.GetVersion())
-				require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, next.GetState())
-				require.Equal(t, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED, EventType(next))
+				require.Equal(t, "a-2", next.GetAlert().GetId())
 			},
 		},
 		{
@@ -170,13 +164,12 @@ func TestApply(t *testing.T) {
 			check: func(t *testing.T, next *amsv1.Incident) {
 				require.Len(t, next.GetAlerts(), 2)
 				require.Equal(t, "fp-2", next.GetAlerts()[1].GetFingerprint())
-				require.Equal(t, int64(2), next.GetVersion())
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			inc := Open(alert("a-1", firing, warning, 0), "inc-x")
+			inc := Open(alert("a-1", firing, warning, 0), "fp-1", "inc-x")
 			before := proto.Clone(inc)
 
 			next, change := Apply(inc, tt.alert)
@@ -196,9 +189,11 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyAfterResolve(t *testing.T) {
-	inc := Open(alert("a-1", firing, warning, 0), "inc-x")
+	inc := Open(alert("a-1", firing, warning, 0), "fp-1", "inc-x")
 	inc, change := Apply(inc, alert("a-2", resolved, warning, time.Minute))
-	require.Equal(t, Resolved, change)
+	require.Equal(t, Updated, change)
+	inc, _ = Settle(inc, Assessment{Now: t0.Add(time.Minute)})
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, inc.GetState())
 
 	tests := []struct {
 		name  string
@@ -221,29 +216,8 @@ func TestApplyAfterResolve(t *testing.T) {
 	}
 }
 
-func TestApplyResolvesOnlyWhenEveryAlertResolved(t *testing.T) {
-	inc := Open(alert("a-1", firing, warning, 0), "inc-x")
-	other := alert("b-1", firing, warning, time.Second)
-	other.Fingerprint = "fp-2"
-	inc, change := Apply(inc, other)
-	require.Equal(t, Updated, change)
-
-	inc, change = Apply(inc, alert("a-2", resolved, warning, 2*time.Second))
-	require.Equal(t, Updated, change, "one of two alerts resolved")
-	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, inc.GetState())
-	require.Equal(t, int64(3), inc.GetVersion())
-
-	otherResolved := alert("b-2", resolved, warning, 3*time.Second)
-	otherResolved.Fingerprint = "fp-2"
-	inc, change = Apply(inc, otherResolved)
-	require.Equal(t, Resolved, change)
-	require.Equal(t, int64(4), inc.GetVersion())
-	require.Equal(t, int64(4), inc.GetAlertCount())
-	require.True(t, inc.GetResolvedAt().AsTime().Equal(t0.Add(3*time.Second)))
-}
-
 func TestApplyFiringAgainAfterPartialResolve(t *testing.T) {
-	inc := Open(alert("a-1", firing, warning, 0), "inc-x")
+	inc := Open(alert("a-1", firing, warning, 0), "fp-1", "inc-x")
 	other := alert("b-1", firing, warning, time.Second)
 	other.Fingerprint = "fp-2"
 	inc, _ = Apply(inc, other)
@@ -252,30 +226,6 @@ func TestApplyFiringAgainAfterPartialResolve(t *testing.T) {
 	inc, change := Apply(inc, alert("a-3", firing, warning, 3*time.Second))
 	require.Equal(t, Updated, change, "status flip back to firing is an update")
 	require.Equal(t, firing, inc.GetAlerts()[0].GetStatus())
-}
-
-func TestEventType(t *testing.T) {
-	tests := []struct {
-		name    string
-		state   amsv1.IncidentState
-		version int64
-		want    amsv1.IncidentEventType
-		event   string
-	}{
-		{"first version", amsv1.IncidentState_INCIDENT_STATE_OPEN, 1, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED, "opened"},
-		{"no version", amsv1.IncidentState_INCIDENT_STATE_OPEN, 0, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED, "opened"},
-		{"later version", amsv1.IncidentState_INCIDENT_STATE_OPEN, 2, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED, "updated"},
-		{"resolved", amsv1.IncidentState_INCIDENT_STATE_RESOLVED, 3, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED, "resolved"},
-		{"resolved at first version", amsv1.IncidentState_INCIDENT_STATE_RESOLVED, 1, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED, "resolved"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := EventType(&amsv1.Incident{State: tt.state, Version: tt.version})
-			require.Equal(t, tt.want, got)
-			require.Equal(t, tt.event, EventName(got))
-		})
-	}
-	require.Equal(t, "updated", EventName(amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UNSPECIFIED))
 }
 
 func TestPriorityFor(t *testing.T) {
@@ -298,10 +248,10 @@ func TestPriorityFor(t *testing.T) {
 
 func TestID(t *testing.T) {
 	base := alert("a-1", firing, warning, 0)
-	id := ID(base)
+	id := ID("fp-1", base)
 	require.Regexp(t, `^inc-[0-9a-f]{16}$`, id)
-	require.Equal(t, id, ID(proto.Clone(base).(*amsv1.Alert)), "deterministic")
-	require.Equal(t, "fp-1", GroupKey(base))
+	require.Equal(t, id, ID("fp-1", proto.Clone(base).(*amsv1.Alert)), "deterministic")
+	require.NotEqual(t, id, ID("by|host=web-1", base), "the group key is part of it")
 
 	same := []struct {
 		name   string
@@ -316,7 +266,7 @@ func TestID(t *testing.T) {
 		t.Run("same: "+tt.name, func(t *testing.T) {
 			a := proto.Clone(base).(*amsv1.Alert)
 			tt.mutate(a)
-			require.Equal(t, id, ID(a))
+			require.Equal(t, id, ID("fp-1", a))
 		})
 	}
 	differ := []struct {
@@ -324,14 +274,189 @@ func TestID(t *testing.T) {
 		mutate func(a *amsv1.Alert)
 	}{
 		{"tenant", func(a *amsv1.Alert) { a.Tenant = "beta" }},
-		{"fingerprint", func(a *amsv1.Alert) { a.Fingerprint = "fp-2" }},
 		{"alert id", func(a *amsv1.Alert) { a.Id = "a-2" }},
 	}
 	for _, tt := range differ {
 		t.Run("differs: "+tt.name, func(t *testing.T) {
 			a := proto.Clone(base).(*amsv1.Alert)
 			tt.mutate(a)
-			require.NotEqual(t, id, ID(a))
+			require.NotEqual(t, id, ID("fp-1", a))
 		})
 	}
+}
+
+func TestSettle(t *testing.T) {
+	open := func() *amsv1.Incident { return Open(alert("a-1", firing, warning, 0), "fp-1", "inc-x") }
+	resolvedAt := func(inc *amsv1.Incident, at time.Duration) *amsv1.Incident {
+		next, change := Apply(inc, alert("a-r", resolved, warning, at))
+		require.Equal(t, Updated, change)
+		return next
+	}
+
+	t.Run("activates at once without a delay, priority from severity", func(t *testing.T) {
+		inc, changed := Settle(open(), Assessment{Now: t0})
+		require.True(t, changed)
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, inc.GetState())
+		require.True(t, inc.GetActivatedAt().AsTime().Equal(t0))
+		require.Equal(t, amsv1.Priority_PRIORITY_P3, inc.GetPriority())
+		require.Nil(t, inc.GetReviewAt())
+	})
+
+	t.Run("rules set the classification", func(t *testing.T) {
+		inc, _ := Settle(open(), Assessment{Now: t0, Priority: amsv1.Priority_PRIORITY_P1, Category: "storage", Runbook: "disk-cleanup",
+			EscalationPolicy: "dba", Labels: map[string]string{"team": "dba"}, MatchedRules: []string{"disk-full"}})
+		require.Equal(t, amsv1.Priority_PRIORITY_P1, inc.GetPriority())
+		require.Equal(t, "storage", inc.GetCategory())
+		require.Equal(t, "disk-cleanup", inc.GetRunbook())
+		require.Equal(t, "dba", inc.GetEscalationPolicy())
+		require.Equal(t, "dba", inc.GetLabels()["team"])
+		require.Equal(t, "web-1", inc.GetLabels()["host"], "the alert's labels stay")
+		require.Equal(t, []string{"disk-full"}, inc.GetMatchedRules())
+	})
+
+	t.Run("a delay holds activation until it passes", func(t *testing.T) {
+		inc, _ := Settle(open(), Assessment{Now: t0, Delay: 2 * time.Minute})
+		require.Nil(t, inc.GetActivatedAt())
+		require.True(t, inc.GetActAfter().AsTime().Equal(t0.Add(2*time.Minute)))
+		require.True(t, inc.GetReviewAt().AsTime().Equal(t0.Add(2*time.Minute)))
+
+		early, changed := Settle(inc, Assessment{Now: t0.Add(time.Minute), Delay: 2 * time.Minute})
+		require.False(t, changed)
+		require.Nil(t, early.GetActivatedAt())
+
+		due, changed := Settle(inc, Assessment{Now: t0.Add(2 * time.Minute), Delay: 2 * time.Minute})
+		require.True(t, changed)
+		require.True(t, due.GetActivatedAt().AsTime().Equal(t0.Add(2*time.Minute)))
+		require.Nil(t, due.GetReviewAt())
+	})
+
+	t.Run("suppressed until the window ends, then activated", func(t *testing.T) {
+		end := t0.Add(time.Hour)
+		inc, _ := Settle(open(), Assessment{Now: t0, Suppress: "maintenance nightly", SuppressUntil: end})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED, inc.GetState())
+		require.Equal(t, "maintenance nightly", inc.GetSuppressReason())
+		require.Nil(t, inc.GetActivatedAt())
+		require.True(t, inc.GetReviewAt().AsTime().Equal(end))
+
+		after, _ := Settle(inc, Assessment{Now: end})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, after.GetState())
+		require.Empty(t, after.GetSuppressReason())
+		require.True(t, after.GetActivatedAt().AsTime().Equal(end))
+	})
+
+	t.Run("resolves when every alert resolved", func(t *testing.T) {
+		inc, _ := Settle(open(), Assessment{Now: t0})
+		inc, _ = Settle(resolvedAt(inc, time.Minute), Assessment{Now: t0.Add(time.Minute)})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, inc.GetState())
+		require.True(t, inc.GetResolvedAt().AsTime().Equal(t0.Add(time.Minute)))
+
+		again, changed := Settle(inc, Assessment{Now: t0.Add(time.Hour)})
+		require.False(t, changed, "resolved is final until reopened")
+		require.Same(t, inc, again)
+	})
+
+	t.Run("not while another alert of it fires", func(t *testing.T) {
+		inc := open()
+		other := alert("b-1", firing, warning, time.Second)
+		other.Fingerprint = "fp-2"
+		inc, _ = Apply(inc, other)
+		inc, _ = Settle(resolvedAt(inc, time.Minute), Assessment{Now: t0.Add(time.Minute)})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, inc.GetState())
+	})
+
+	t.Run("the resolve delay keeps it open; firing again cancels", func(t *testing.T) {
+		inc, _ := Settle(open(), Assessment{Now: t0, ResolveDelay: 5 * time.Minute})
+		inc, _ = Settle(resolvedAt(inc, time.Minute), Assessment{Now: t0.Add(time.Minute), ResolveDelay: 5 * time.Minute})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, inc.GetState())
+		require.True(t, inc.GetResolveAfter().AsTime().Equal(t0.Add(6*time.Minute)))
+		require.True(t, inc.GetReviewAt().AsTime().Equal(t0.Add(6*time.Minute)))
+
+		refired, _ := Apply(inc, alert("a-f", firing, warning, 3*time.Minute))
+		refired, _ = Settle(refired, Assessment{Now: t0.Add(3 * time.Minute), ResolveDelay: 5 * time.Minute})
+		require.Nil(t, refired.GetResolveAfter())
+		require.Nil(t, refired.GetReviewAt())
+
+		done, _ := Settle(inc, Assessment{Now: t0.Add(6 * time.Minute), ResolveDelay: 5 * time.Minute})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, done.GetState())
+		require.True(t, done.GetResolvedAt().AsTime().Equal(t0.Add(6*time.Minute)))
+	})
+
+	t.Run("flapping holds activation and resolution until quiet", func(t *testing.T) {
+		quiet := t0.Add(30 * time.Minute)
+		inc, _ := Settle(open(), Assessment{Now: t0, Flapping: true, FlappingQuietAt: quiet})
+		require.True(t, inc.GetFlapping())
+		require.Nil(t, inc.GetActivatedAt())
+		require.True(t, inc.GetReviewAt().AsTime().Equal(quiet))
+
+		inc, _ = Settle(resolvedAt(inc, time.Minute), Assessment{Now: t0.Add(time.Minute), Flapping: true, FlappingQuietAt: quiet})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, inc.GetState(), "a flapping alert does not resolve its incident")
+
+		inc, _ = Settle(inc, Assessment{Now: quiet})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, inc.GetState(), "quiet and resolved: it resolves")
+	})
+}
+
+func TestReopen(t *testing.T) {
+	inc, _ := Settle(Open(alert("a-1", firing, warning, 0), "fp-1", "inc-x"), Assessment{Now: t0})
+	inc, _ = Apply(inc, alert("a-2", resolved, warning, time.Minute))
+	inc, _ = Settle(inc, Assessment{Now: t0.Add(time.Minute)})
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, inc.GetState())
+
+	re := Reopen(inc, alert("a-3", firing, warning, 2*time.Minute))
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, re.GetState())
+	require.Nil(t, re.GetResolvedAt())
+	require.Equal(t, int32(1), re.GetReopenCount())
+	require.Equal(t, firing, re.GetAlerts()[0].GetStatus())
+	require.NotNil(t, re.GetActivatedAt(), "it stays activated: no second opening")
+}
+
+func TestAnnounce(t *testing.T) {
+	held, _ := Settle(Open(alert("a-1", firing, warning, 0), "fp-1", "inc-x"), Assessment{Now: t0, Delay: time.Minute})
+	active, _ := Settle(held, Assessment{Now: t0.Add(time.Minute)})
+	suppressed, _ := Settle(held, Assessment{Now: t0, Suppress: "informational"})
+	announced := func(inc *amsv1.Incident) *amsv1.Incident {
+		c := proto.Clone(inc).(*amsv1.Incident)
+		c.AnnouncedVersion = c.GetVersion()
+		return c
+	}
+	resolve := func(inc *amsv1.Incident) *amsv1.Incident {
+		c := proto.Clone(inc).(*amsv1.Incident)
+		c.State = amsv1.IncidentState_INCIDENT_STATE_RESOLVED
+		return c
+	}
+	flapping := func(inc *amsv1.Incident) *amsv1.Incident {
+		c := proto.Clone(inc).(*amsv1.Incident)
+		c.Flapping = true
+		return c
+	}
+	tests := []struct {
+		name       string
+		prev, next *amsv1.Incident
+		want       amsv1.IncidentEventType // unspecified: no event
+	}{
+		{"new and active", nil, active, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED},
+		{"new and held", nil, held, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UNSPECIFIED},
+		{"new and suppressed", nil, suppressed, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_SUPPRESSED},
+		{"delay passed", held, active, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED},
+		{"changed while active", announced(active), active, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED},
+		{"resolved after being announced", announced(active), resolve(active), amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED},
+		{"resolved while held, never announced", held, resolve(held), amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UNSPECIFIED},
+		{"starts flapping", announced(active), flapping(active), amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED},
+		{"changes while flapping are quiet", announced(flapping(active)), flapping(active), amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UNSPECIFIED},
+		{"stops flapping", announced(flapping(active)), active, amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := Announce(tt.prev, tt.next)
+			require.Equal(t, tt.want != amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UNSPECIFIED, ok)
+			require.Equal(t, tt.want, got.Type)
+			if ok {
+				require.NotEmpty(t, got.Reason)
+			}
+		})
+	}
+	require.Equal(t, "suppressed", EventName(amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_SUPPRESSED))
+	require.Equal(t, "opened", EventName(amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_OPENED))
+	require.Equal(t, "resolved", EventName(amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_RESOLVED))
+	require.Equal(t, "updated", EventName(amsv1.IncidentEventType_INCIDENT_EVENT_TYPE_UPDATED))
 }

@@ -22,9 +22,13 @@ func ID(incidentID string) string {
 
 // FromIncident applies an incident snapshot to the ticket t (nil when there is
 // none yet). It returns the new ticket, or nil when the snapshot is not newer
-// than what the ticket already shows.
+// than what the ticket already shows, or when the incident was never
+// activated: one kept suppressed, or held by a delay, gets no ticket.
 func FromIncident(t *amsv1.Ticket, inc *amsv1.Incident, now time.Time) *amsv1.Ticket {
 	ts := timestamppb.New(now)
+	if t == nil && inc.GetActivatedAt() == nil {
+		return nil
+	}
 	if t == nil {
 		t = &amsv1.Ticket{
 			Id:         ID(inc.GetId()),
@@ -41,6 +45,12 @@ func FromIncident(t *amsv1.Ticket, inc *amsv1.Incident, now time.Time) *amsv1.Ti
 		t = proto.Clone(t).(*amsv1.Ticket)
 		if inc.GetState() != amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
 			t.Entries = append(t.Entries, entry(ts, "incident", updatedText(inc)))
+			if t.GetStatus() == amsv1.TicketStatus_TICKET_STATUS_CLOSED {
+				// The incident reopened: so does its ticket.
+				t.Status = amsv1.TicketStatus_TICKET_STATUS_OPEN
+				t.ClosedAt = nil
+				t.Entries = append(t.Entries, entry(ts, "incident", fmt.Sprintf("Incident reopened (%d times so far): an alert fired again soon after it resolved. Ticket reopened.", inc.GetReopenCount())))
+			}
 		}
 	}
 	t.Title = inc.GetTitle()
@@ -118,7 +128,11 @@ func updatedText(inc *amsv1.Incident) string {
 	for _, a := range inc.GetAlerts() {
 		parts = append(parts, fmt.Sprintf("%s is %s", a.GetSummary(), strings.ToLower(short(a.GetStatus().String(), "ALERT_STATUS_"))))
 	}
-	return fmt.Sprintf("Incident updated (%d notifications so far): %s.", inc.GetAlertCount(), strings.Join(parts, "; "))
+	text := fmt.Sprintf("Incident updated (%d notifications so far): %s.", inc.GetAlertCount(), strings.Join(parts, "; "))
+	if inc.GetFlapping() {
+		text += " The alert is flapping: automation is held and further changes are recorded without notice until it settles."
+	}
+	return text
 }
 
 func actionText(res *amsv1.ActionResult) string {

@@ -30,6 +30,7 @@ func snapshot(v int64, resolved bool) *amsv1.Incident {
 		AlertCount:      v,
 		Version:         v,
 		FirstReceivedAt: timestamppb.New(t0),
+		ActivatedAt:     timestamppb.New(t0),
 		Alerts: []*amsv1.GroupedAlert{{
 			Fingerprint: "fp-1", Summary: "disk full", Status: amsv1.AlertStatus_ALERT_STATUS_FIRING,
 		}},
@@ -189,6 +190,37 @@ func TestOpenedTextWithoutResourceOrTime(t *testing.T) {
 	tk := FromIncident(nil, inc, now)
 	require.Equal(t, "Incident inc-abc opened: disk full on web-1.\nPriority P2, severity error.\nFirst alert received at an unknown time.",
 		tk.GetEntries()[0].GetText())
+}
+
+func TestFromIncidentNoTicketUntilActivated(t *testing.T) {
+	held := snapshot(1, false)
+	held.ActivatedAt = nil
+	require.Nil(t, FromIncident(nil, held, now), "an incident held by a delay gets no ticket")
+
+	suppressed := snapshot(2, false)
+	suppressed.ActivatedAt, suppressed.State, suppressed.SuppressReason = nil, amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED, "maintenance nightly"
+	require.Nil(t, FromIncident(nil, suppressed, now), "a suppressed incident gets no ticket")
+
+	gone := snapshot(3, true)
+	gone.ActivatedAt = nil
+	require.Nil(t, FromIncident(nil, gone, now), "resolved while held: no ticket to open and close")
+
+	require.NotNil(t, FromIncident(nil, snapshot(4, false), now), "once activated, the ticket opens")
+}
+
+func TestFromIncidentReopens(t *testing.T) {
+	closed := FromIncident(FromIncident(nil, snapshot(1, false), now), snapshot(2, true), now)
+	require.Equal(t, amsv1.TicketStatus_TICKET_STATUS_CLOSED, closed.GetStatus())
+
+	again := snapshot(3, false)
+	again.ReopenCount = 1
+	reopened := FromIncident(closed, again, now)
+	require.Equal(t, amsv1.TicketStatus_TICKET_STATUS_OPEN, reopened.GetStatus())
+	require.Nil(t, reopened.GetClosedAt())
+	require.Contains(t, entryTexts(reopened)[len(reopened.GetEntries())-1], "Incident reopened (1 times so far)")
+
+	reclosed := FromIncident(reopened, snapshot(4, true), now)
+	require.Equal(t, amsv1.TicketStatus_TICKET_STATUS_CLOSED, reclosed.GetStatus())
 }
 
 func action(id string, outcome amsv1.ActionOutcome) *amsv1.ActionResult {
