@@ -199,12 +199,19 @@ func Settle(inc *amsv1.Incident, as Assessment) (*amsv1.Incident, bool) {
 	next := proto.Clone(inc).(*amsv1.Incident)
 	now := timestamppb.New(as.Now)
 
-	next.Priority = as.Priority
-	if next.Priority == amsv1.Priority_PRIORITY_UNSPECIFIED {
-		next.Priority = PriorityFor(next.GetSeverity())
+	priority := as.Priority
+	if priority == amsv1.Priority_PRIORITY_UNSPECIFIED {
+		priority = PriorityFor(next.GetSeverity())
 	}
-	next.Category, next.Runbook, next.EscalationPolicy = as.Category, as.Runbook, as.EscalationPolicy
-	next.MatchedRules = slices.Clone(as.MatchedRules)
+	grouped := len(next.GetAlerts()) > 1
+	// An incident grouping several alerts keeps the classification of its
+	// most urgent one: a less urgent alert joining it (the rules see the
+	// latest alert) does not lower the priority or replace the runbook.
+	if !grouped || inc.GetPriority() == amsv1.Priority_PRIORITY_UNSPECIFIED || priority <= inc.GetPriority() {
+		next.Priority = priority
+		next.Category, next.Runbook, next.EscalationPolicy = as.Category, as.Runbook, as.EscalationPolicy
+		next.MatchedRules = slices.Clone(as.MatchedRules)
+	}
 	if len(as.Labels) > 0 {
 		labels := maps.Clone(next.GetLabels())
 		if labels == nil {
@@ -237,6 +244,9 @@ func Settle(inc *amsv1.Incident, as Assessment) (*amsv1.Incident, bool) {
 	}
 
 	switch {
+	case as.Suppress != "" && grouped && next.ActivatedAt != nil:
+		// A later alert of an incident already being handled does not
+		// suppress it: the alerts that activated it still need attention.
 	case as.Suppress != "":
 		next.State = amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED
 		next.SuppressReason = as.Suppress
