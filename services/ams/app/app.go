@@ -4,11 +4,13 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -20,6 +22,7 @@ import (
 	escalation "github.com/amsproject/ams/services/escalation/app"
 	executor "github.com/amsproject/ams/services/executor/app"
 	ingest "github.com/amsproject/ams/services/ingest/app"
+	"github.com/amsproject/ams/services/classifier/policy"
 	ticketing "github.com/amsproject/ams/services/ticketing/app"
 )
 
@@ -83,11 +86,36 @@ func Components(cfg *config.File, targets []string, deps service.Deps) ([]servic
 		}
 		comps = append(comps, c)
 	}
-	adm := admin.New(deps.JS)
+	// The admin API keeps its own copy of the tenants' policies, reloaded as
+	// the classifier reloads its own, so explain works in any process.
+	policies, err := policy.Load(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	adm := admin.New(deps.JS).WithTenants(func(id string) bool {
+		_, ok := cfg.Tenant(id)
+		return ok
+	}).WithPolicies(policies)
 	comps = append(comps, service.Component{
 		Name:     "admin",
-		Runnable: service.Idle{},
+		Runnable: policyWatcher{policies: policies, every: cfg.Classifier.ReloadInterval, log: deps.Log.With("service", "admin")},
 		GRPC:     func(s *grpc.Server) { amsv1.RegisterAdminServiceServer(s, adm) },
 	})
 	return comps, nil
 }
+
+// policyWatcher reloads the admin API's policies while the process runs.
+type policyWatcher struct {
+	policies *policy.Store
+	every    time.Duration
+	log      *slog.Logger
+}
+
+// Run reloads until ctx ends.
+func (w policyWatcher) Run(ctx context.Context) error {
+	w.policies.Watch(ctx, w.every, w.log, nil)
+	return nil
+}
+
+// Ready always returns nil: the policies were loaded when it was built.
+func (policyWatcher) Ready() error { return nil }

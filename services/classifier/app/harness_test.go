@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -124,7 +125,9 @@ func (h *harness) send(tb testing.TB, a *amsv1.Alert) {
 	require.NoError(tb, err)
 }
 
-// eventsOf returns the events of incident id so far (all when id is empty).
+// eventsOf returns the events of incident id so far (all when id is empty),
+// by incident version: two changes handled by different workers may be
+// stored in either order, and consumers apply snapshots by version.
 func (h *harness) eventsOf(id string) []*amsv1.IncidentEvent {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -134,6 +137,9 @@ func (h *harness) eventsOf(id string) []*amsv1.IncidentEvent {
 			out = append(out, ev)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b *amsv1.IncidentEvent) int {
+		return cmp.Compare(a.GetIncident().GetVersion(), b.GetIncident().GetVersion())
+	})
 	return out
 }
 
@@ -257,3 +263,4 @@ func (h *harness) applied(tb testing.TB) float64 {
 	}
 	return total
 }
+

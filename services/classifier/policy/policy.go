@@ -145,5 +145,10 @@ func Parse(data []byte, source string, t config.Tenant) (*Tenant, error) {
 // CompileMatcher compiles a maintenance window's match expression (CEL over
 // alert), as the classifier does.
 func CompileMatcher(expr string) (maintenance.Matcher, error) {
-	return rules.CompileMatcher(expr)
+	m, err := rules.CompileMatcher(expr)
+	if err != nil {
+		// Not m: a nil *rules.Matcher in the interface would not be nil.
+		return nil, err
+	}
+	return m, nil
 }

@@ -1,6 +1,8 @@
 // Package admin implements the gRPC AdminService over the state the services
-// keep in JetStream KV: incidents (classifier) and tickets (ticketing). It is
-// read-only, so any ams process can serve it whatever its targets.
+// keep in JetStream KV: incidents (classifier) and tickets (ticketing), read
+// only, and maintenance windows (maintenance.go), the one thing it writes.
+// It keeps no state of its own, so any ams process can serve it whatever its
+// targets.
 package admin
 
 import (
@@ -8,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
@@ -17,6 +21,8 @@ import (
 	"github.com/amsproject/ams/pkg/kvproto"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	classifier "github.com/amsproject/ams/services/classifier/app"
+	"github.com/amsproject/ams/services/classifier/policy"
+	"github.com/amsproject/ams/services/classifier/windows"
 	ticketing "github.com/amsproject/ams/services/ticketing/app"
 )
 
@@ -29,10 +35,28 @@ const (
 type Server struct {
 	amsv1.UnimplementedAdminServiceServer
 	js jetstream.JetStream
+	// now is the clock; maintenance windows are shown active or not by it.
+	now func() time.Time
+	// configWindows and tenants come from the configuration; nil when not
+	// given (see WithConfigWindows, WithTenants).
+	configWindows ConfigWindows
+	tenants       func(id string) bool
+	// policies are the tenants' classifier policies (WithPolicies).
+	policies *policy.Store
+
+	// windowsMu guards windowKV, the runtime windows' store, opened on first use.
+	windowsMu sync.Mutex
+	windowKV  *windows.KVStore
 }
 
-// New returns a Server reading through js.
-func New(js jetstream.JetStream) *Server { return &Server{js: js} }
+// New returns a Server over js: read-only, except for maintenance windows.
+func New(js jetstream.JetStream) *Server { return &Server{js: js, now: time.Now} }
+
+// WithClock sets the clock (time.Now by default), so tests can pin it.
+func (s *Server) WithClock(now func() time.Time) *Server {
+	s.now = now
+	return s
+}
 
 // ListIncidents returns incidents, newest first.
 func (s *Server) ListIncidents(ctx context.Context, req *amsv1.ListIncidentsRequest) (*amsv1.ListIncidentsResponse, error) {

@@ -226,9 +226,9 @@ func newFakeAdmin() *fakeAdmin {
 	}
 }
 
-// startServer serves f on a loopback port for the length of the test and
+// startServer serves f (a fake or the real admin API) on a loopback port for the length of the test and
 // returns its address.
-func startServer(t testing.TB, f *fakeAdmin) string {
+func startServer(t testing.TB, f amsv1.AdminServiceServer) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -128,6 +128,25 @@ func (c *cli) printIncident(in *amsv1.Incident) error {
 	t.row("Severity:", enumLabel(in.GetSeverity(), "SEVERITY_"))
 	t.row("Category:", oneLine(in.GetCategory()))
 	t.row("Runbook:", oneLine(in.GetRunbook()))
+	t.row("Escalation:", oneLine(in.GetEscalationPolicy()))
+	if in.GetSuppressReason() != "" {
+		t.row("Suppressed:", oneLine(in.GetSuppressReason()))
+	}
+	if in.GetFlapping() {
+		t.row("Flapping:", "yes: automation held, changes kept quiet until it settles")
+	}
+	if in.GetActivatedAt() == nil && in.GetActAfter() != nil {
+		t.row("Held until:", c.whenText(in.GetActAfter())+" (a rule's delay: opened then if still firing)")
+	}
+	if in.GetResolveAfter() != nil {
+		t.row("Resolving:", c.whenText(in.GetResolveAfter())+" (every alert resolved; the resolve delay runs)")
+	}
+	if rules := in.GetMatchedRules(); len(rules) > 0 {
+		t.row("Rules:", oneLine(strings.Join(rules, ", ")))
+	}
+	if in.GetReopenCount() > 0 {
+		t.row("Reopened:", strconv.Itoa(int(in.GetReopenCount())))
+	}
 	t.row("Group key:", oneLine(in.GetGroupKey()))
 	t.row("Resource:", resourceText(in.GetResource()))
 	labels := slices.Sorted(maps.Keys(in.GetLabels()))
@@ -145,6 +164,7 @@ func (c *cli) printIncident(in *amsv1.Incident) error {
 	t.row("First seen:", c.whenText(in.GetFirstSeen()))
 	t.row("Last seen:", c.whenText(in.GetLastSeen()))
 	t.row("Opened:", c.whenText(in.GetOpenedAt()))
+	t.row("Activated:", c.whenText(in.GetActivatedAt()))
 	t.row("Resolved:", c.whenText(in.GetResolvedAt()))
 	t.row("Version:", strconv.FormatInt(in.GetVersion(), 10))
 	if err := t.flush(); err != nil {

@@ -73,6 +73,8 @@ func newRootCommand(e env) *cobra.Command {
 	root.AddCommand(
 		c.incidentsCommand(),
 		c.ticketsCommand(),
+		c.maintenanceCommand(),
+		c.rulesCommand(),
 		c.sendCommand(),
 	)
 	return root

@@ -16,10 +16,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/amsproject/ams/pkg/bus"
+	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/kvproto"
 	"github.com/amsproject/ams/pkg/natstest"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
-	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/services/classifier/internal/incident"
 	"github.com/amsproject/ams/services/classifier/policy"
 )
