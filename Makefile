@@ -54,6 +54,7 @@ lint: ## buf lint and golangci-lint on every module
 
 bench: ## run the benchmarks and print their figures
 	cd services/ams && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./app/
+	cd services/classifier && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./app/ ./internal/rules/
 
 fuzz: ## run every fuzz target of every module for FUZZTIME each (CI: a short run)
 	@for m in $(MODULES); do \

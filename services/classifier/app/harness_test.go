@@ -39,8 +39,9 @@ type harness struct {
 	pub *bus.Publisher
 	reg *prometheus.Registry
 
-	mu     sync.Mutex
-	events []*amsv1.IncidentEvent
+	watchOnce sync.Once
+	mu        sync.Mutex
+	events    []*amsv1.IncidentEvent
 }
 
 // newHarness runs replicas classifiers for tenant acme whose classifier
@@ -69,7 +70,6 @@ func newHarness(tb testing.TB, policyYAML string, replicas int) *harness {
 	for i := range replicas {
 		h.runReplica(tb, i == 0)
 	}
-	h.watch(tb)
 	return h
 }
 
@@ -93,6 +93,8 @@ func (h *harness) runReplica(tb testing.TB, keepRegistry bool) {
 		require.NoError(tb, <-done)
 	})
 	require.Eventually(tb, func() bool { return c.Ready() == nil }, 10*time.Second, 5*time.Millisecond)
+	// The first replica has made the INCIDENTS stream: watch it.
+	h.watchOnce.Do(func() { h.watch(tb) })
 }
 
 // watch collects every incident event in stream order.

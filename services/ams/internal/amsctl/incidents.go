@@ -107,7 +107,7 @@ func (c *cli) printIncidentList(incidents []*amsv1.Incident) error {
 		t.row(
 			oneLine(in.GetId()),
 			oneLine(in.GetTenant()),
-			enumLabel(in.GetState(), incidentStatePrefix),
+			stateLabel(in),
 			priorityLabel(in.GetPriority()),
 			// Notifications, re-sends included: what shows how noisy it is.
 			strconv.FormatInt(in.GetAlertCount(), 10),
@@ -118,12 +118,28 @@ func (c *cli) printIncidentList(incidents []*amsv1.Incident) error {
 	return t.flush()
 }
 
+// stateLabel is the incident's state, with what keeps an open one from
+// automation: a delay still running, or flapping.
+func stateLabel(in *amsv1.Incident) string {
+	state := enumLabel(in.GetState(), incidentStatePrefix)
+	if in.GetState() != amsv1.IncidentState_INCIDENT_STATE_OPEN {
+		return state
+	}
+	switch {
+	case in.GetFlapping():
+		return state + " (flapping)"
+	case in.GetActivatedAt() == nil && in.GetActAfter() != nil:
+		return state + " (held)"
+	}
+	return state
+}
+
 func (c *cli) printIncident(in *amsv1.Incident) error {
 	t := newTable(c.stdout)
 	t.row("ID:", oneLine(in.GetId()))
 	t.row("Tenant:", oneLine(in.GetTenant()))
 	t.row("Title:", oneLine(in.GetTitle()))
-	t.row("State:", enumLabel(in.GetState(), incidentStatePrefix))
+	t.row("State:", stateLabel(in))
 	t.row("Priority:", priorityLabel(in.GetPriority()))
 	t.row("Severity:", enumLabel(in.GetSeverity(), "SEVERITY_"))
 	t.row("Category:", oneLine(in.GetCategory()))
