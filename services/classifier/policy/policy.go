@@ -34,6 +34,10 @@ type Incidents struct {
 	// fingerprint. "resource.host" and the other resource fields may be
 	// named as well as labels.
 	GroupBy []string `yaml:"group_by"`
+	// GroupWindow, with group_by, bounds how long after an incident opened
+	// new alerts of its group join it; a later one opens a new incident
+	// (the older one keeps its own alerts). Zero: they join while it is open.
+	GroupWindow time.Duration `yaml:"group_window"`
 	// ResolveDelay keeps an incident whose alerts have all resolved open
 	// this long, so an alert firing again within it continues the same
 	// incident instead of resolving and opening another.
@@ -106,6 +110,12 @@ func Parse(data []byte, source string, t config.Tenant) (*Tenant, error) {
 		if !groupByPattern.MatchString(label) {
 			errs = append(errs, fmt.Errorf("%s: incidents.group_by[%d]: %q is not a label name or a resource field such as resource.host", source, i, label))
 		}
+	}
+	switch {
+	case doc.Incidents.GroupWindow < 0:
+		errs = append(errs, fmt.Errorf("%s: incidents.group_window: must not be negative", source))
+	case doc.Incidents.GroupWindow > 0 && len(doc.Incidents.GroupBy) == 0:
+		errs = append(errs, fmt.Errorf("%s: incidents.group_window: only means something with group_by: set group_by (e.g. [host]) or remove group_window", source))
 	}
 	if doc.Incidents.ResolveDelay < 0 {
 		errs = append(errs, fmt.Errorf("%s: incidents.resolve_delay: must not be negative", source))

@@ -58,6 +58,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown key", "rulez: []\n", []string{"acme.yaml", "rulez"}},
 		{"bad group_by", "incidents:\n  group_by: ['host name']\n", []string{`incidents.group_by[0]: "host name" is not a label name`}},
+		{"group window without group_by", "incidents:\n  group_window: 1h\n", []string{"incidents.group_window: only means something with group_by"}},
 		{"negative delays", "incidents:\n  resolve_delay: -1m\n  reopen_window: -1m\n", []string{"incidents.resolve_delay: must not be negative", "incidents.reopen_window: must not be negative"}},
 		{"bad flapping", "incidents:\n  flapping: {threshold: 0, window: 10m, quiet: 10m}\n", []string{"incidents.flapping", "threshold"}},
 		{"rule with a line", "rules:\n  - name: x\n    when: 'alert.nosuchfield == 1'\n", []string{"acme.yaml:2", "nosuchfield"}},

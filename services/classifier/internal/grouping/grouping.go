@@ -49,6 +49,46 @@ type groupRef struct {
 	// not the incident, because a flapping alert resolves and fires across
 	// incidents.
 	Flap map[string]flapping.State `json:"flap,omitempty"`
+	// Members routes the alerts of the group's older incidents, still open
+	// when the group window moved new alerts to a newer one (fingerprint →
+	// incident id). Entries go when their incident resolves.
+	Members map[string]string `json:"members,omitempty"`
+}
+
+// member returns the older open incident fp belongs to, if any.
+func (r *groupRef) member(fp string) (string, bool) {
+	if r == nil {
+		return "", false
+	}
+	id, ok := r.Members[fp]
+	return id, ok
+}
+
+// withoutMember returns a copy of r without the routes to incident id.
+func (r *groupRef) withoutMember(id string) *groupRef {
+	next := *r
+	next.Members = maps.Clone(r.Members)
+	maps.DeleteFunc(next.Members, func(_, v string) bool { return v == id })
+	if len(next.Members) == 0 {
+		next.Members = nil
+	}
+	return &next
+}
+
+// staleFor reports whether a notification of fp received at recv is older
+// than one already applied for it: then it changes nothing. The group's own
+// time stands in for refs written before fingerprints had their own.
+func (r *groupRef) staleFor(fp string, recv time.Time) bool {
+	if r == nil {
+		return false
+	}
+	if st, ok := r.Flap[fp]; ok && !st.LastSeen.IsZero() {
+		return !recv.After(st.LastSeen)
+	}
+	if r.Flap == nil {
+		return !recv.After(r.ChangedAt)
+	}
+	return false
 }
 
 func (r *groupRef) flap(fp string) flapping.State {
@@ -170,16 +210,22 @@ func (g *Grouper) attempt(ctx context.Context, pol *policy.Tenant, key, gk strin
 	if err != nil {
 		return false, err
 	}
+	fp := a.GetFingerprint()
 	recv := a.GetReceivedAt().AsTime()
-	flap, _ := pol.Flapping.Observe(ref.flap(a.GetFingerprint()), a.GetStatus(), recv)
+	flap, _ := pol.Flapping.Observe(ref.flap(fp), a.GetStatus(), recv)
 
+	if id, ok := ref.member(fp); ok {
+		// The alert belongs to an older incident of the group, still open
+		// after the group window moved new alerts to a newer one.
+		return g.applyToMember(ctx, pol, key, grev, ref, id, flap, a)
+	}
 	if ref == nil || ref.Resolved {
 		if ref != nil && ref.IncidentID != "" && !isFiring(a) {
 			// A resolve for an incident already resolved: if it is the very
 			// notification that resolved it, make sure its event went out.
 			return g.republishIfApplied(ctx, a, ref.IncidentID)
 		}
-		if ref != nil && !recv.After(ref.ChangedAt) {
+		if ref.staleFor(fp, recv) {
 			g.cfg.Observe.Applied(a.GetTenant(), incident.Stale)
 			return true, nil
 		}
@@ -187,7 +233,7 @@ func (g *Grouper) attempt(ctx context.Context, pol *policy.Tenant, key, gk strin
 			// Resolved before any firing was seen (or handled out of order):
 			// leave a tombstone so the older firing notification, if it
 			// comes, is stale, and count the change for flapping.
-			next := ref.withFlap(a.GetFingerprint(), flap)
+			next := ref.withFlap(fp, flap)
 			next.Resolved, next.ChangedAt = true, recv
 			return g.putRef(ctx, key, grev, next)
 		}
@@ -212,7 +258,16 @@ func (g *Grouper) attempt(ctx context.Context, pol *policy.Tenant, key, gk strin
 		_, err := g.putRef(ctx, key, grev, resolvedRef(ref, inc))
 		return false, err
 	}
+	if w := pol.Incidents.GroupWindow; w > 0 && !hasAlert(inc, fp) && !recv.Before(inc.GetOpenedAt().AsTime().Add(w)) {
+		// A new alert of the group after the group window: a new incident,
+		// and the current one's alerts stay routed to it while it is open.
+		return g.rollOver(ctx, pol, key, grev, ref, inc, flap, gk, a)
+	}
+	return g.applyTo(ctx, pol, key, grev, ref, inc, irev, flap, a)
+}
 
+// applyTo applies a to inc, an open incident of the group.
+func (g *Grouper) applyTo(ctx context.Context, pol *policy.Tenant, key string, grev uint64, ref *groupRef, inc *amsv1.Incident, irev uint64, flap flapping.State, a *amsv1.Alert) (bool, error) {
 	next, change := incident.Apply(inc, a)
 	g.cfg.Observe.Applied(a.GetTenant(), change)
 	switch change {
@@ -232,8 +287,51 @@ func (g *Grouper) attempt(ctx context.Context, pol *policy.Tenant, key, gk strin
 		ok, err := g.update(ctx, next, irev)
 		return ok, err
 	}
-	settled := g.settle(ctx, pol, ref, inc, next, recv)
+	settled := g.settle(ctx, pol, ref, inc, next, a.GetReceivedAt().AsTime())
 	return g.commit(ctx, key, a.GetId(), inc, settled, irev)
+}
+
+// applyToMember applies a to the older open incident id of the group.
+func (g *Grouper) applyToMember(ctx context.Context, pol *policy.Tenant, key string, grev uint64, ref *groupRef, id string, flap flapping.State, a *amsv1.Alert) (bool, error) {
+	inc, irev, err := g.getIncident(ctx, a.GetTenant(), id)
+	if err != nil {
+		return false, err
+	}
+	if inc == nil || inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
+		// Resolved (or gone) without the group being told: forget its
+		// alerts, then handle this one afresh.
+		_, err := g.putRef(ctx, key, grev, ref.withoutMember(id))
+		return false, err
+	}
+	return g.applyTo(ctx, pol, key, grev, ref, inc, irev, flap, a)
+}
+
+// rollOver opens a new incident for the group, keeping the routes of the
+// current incident's alerts to it.
+func (g *Grouper) rollOver(ctx context.Context, pol *policy.Tenant, key string, grev uint64, ref *groupRef, cur *amsv1.Incident, flap flapping.State, gk string, a *amsv1.Alert) (bool, error) {
+	next := ref.withFlap(a.GetFingerprint(), flap)
+	next.Members = maps.Clone(next.Members)
+	if next.Members == nil {
+		next.Members = map[string]string{}
+	}
+	for _, ga := range cur.GetAlerts() {
+		next.Members[ga.GetFingerprint()] = cur.GetId()
+	}
+	id := incident.ID(gk, a)
+	next.IncidentID, next.Resolved, next.ChangedAt = id, false, a.GetReceivedAt().AsTime()
+	if ok, err := g.putRef(ctx, key, grev, next); !ok || err != nil {
+		return false, err
+	}
+	return g.create(ctx, pol, next, incident.Open(a, gk, id), a)
+}
+
+func hasAlert(inc *amsv1.Incident, fp string) bool {
+	for _, ga := range inc.GetAlerts() {
+		if ga.GetFingerprint() == fp {
+			return true
+		}
+	}
+	return false
 }
 
 // settle classifies next (inc with an alert applied, or inc itself on a
@@ -313,10 +411,15 @@ func (g *Grouper) markResolved(ctx context.Context, key string, inc *amsv1.Incid
 		if err != nil {
 			return err
 		}
+		next := resolvedRef(ref, inc)
 		if ref != nil && ref.IncidentID != inc.GetId() {
-			return nil // the group moved on
+			// An older incident of the group: only its routes go.
+			if !slices.Contains(slices.Collect(maps.Values(ref.Members)), inc.GetId()) {
+				return nil
+			}
+			next = ref.withoutMember(inc.GetId())
 		}
-		ok, err := g.putRef(ctx, key, rev, resolvedRef(ref, inc))
+		ok, err := g.putRef(ctx, key, rev, next)
 		if ok || err != nil {
 			return err
 		}

@@ -468,3 +468,89 @@ func TestConcurrentReplicasLoseNoAlert(t *testing.T) {
 	}
 	require.Equal(t, uint64(1), rs[0].streamMsgs(t), "one opened event stored")
 }
+
+// hostPolicy groups acme's alerts by host, with group window w.
+func hostPolicy(tb testing.TB, w time.Duration) policies {
+	tb.Helper()
+	doc := "incidents:\n  group_by: [host]\n"
+	if w > 0 {
+		doc += "  group_window: " + w.String() + "\n"
+	}
+	p, err := policy.Parse([]byte(doc), "acme.yaml", config.Tenant{ID: "acme"})
+	require.NoError(tb, err)
+	return policies{"acme": p}
+}
+
+// hostAlert is a notification of fingerprint fp on host web-1.
+func hostAlert(id, fp string, status amsv1.AlertStatus, at time.Duration) *amsv1.Alert {
+	a := alert(id, status, at)
+	a.Fingerprint = fp
+	a.Labels = map[string]string{"host": "web-1"}
+	return a
+}
+
+func TestGroupWindowRollsOverAndRoutesOlderAlerts(t *testing.T) {
+	_, r := setup(t)
+	r.g = newGrouper(r.groups, r.incidents, r.rec, hostPolicy(t, 10*time.Minute), nil)
+	byID := func(id string) *amsv1.Incident { return r.incident(t, id) }
+
+	r.apply(t, hostAlert("a1", "fp-a", firing, 0))
+	r.apply(t, hostAlert("b1", "fp-b", firing, 5*time.Minute))
+	all := r.incidentsStored(t)
+	require.Len(t, all, 1, "within the window: one incident")
+	first := all[0].GetId()
+	require.Len(t, byID(first).GetAlerts(), 2)
+
+	r.apply(t, hostAlert("c1", "fp-c", firing, 15*time.Minute))
+	all = r.incidentsStored(t)
+	require.Len(t, all, 2, "after the window: a new incident")
+	var second string
+	for _, inc := range all {
+		if inc.GetId() != first {
+			second = inc.GetId()
+		}
+	}
+	require.Len(t, byID(second).GetAlerts(), 1)
+
+	// The older incident's alerts still go to it.
+	r.apply(t, hostAlert("a2", "fp-a", resolved, 16*time.Minute))
+	require.Equal(t, resolved, byID(first).GetAlerts()[0].GetStatus())
+	require.Len(t, byID(second).GetAlerts(), 1, "fp-a did not move to the new incident")
+	r.apply(t, hostAlert("b2", "fp-b", resolved, 17*time.Minute))
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, byID(first).GetState())
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_OPEN, byID(second).GetState())
+
+	// A new alert within the new incident's window joins it.
+	r.apply(t, hostAlert("d1", "fp-d", firing, 18*time.Minute))
+	require.Len(t, byID(second).GetAlerts(), 2)
+	require.Len(t, r.incidentsStored(t), 2)
+
+	// fp-a firing again after its incident resolved: its route is gone, so
+	// it joins the group's current incident.
+	r.apply(t, hostAlert("a3", "fp-a", firing, 19*time.Minute))
+	require.Len(t, byID(second).GetAlerts(), 3)
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, byID(first).GetState())
+}
+
+func TestGroupedAlertHandledLateIsNotLost(t *testing.T) {
+	_, r := setup(t)
+	r.g = newGrouper(r.groups, r.incidents, r.rec, hostPolicy(t, 0), nil)
+	r.apply(t, hostAlert("a1", "fp-a", firing, 0))
+	r.apply(t, hostAlert("a2", "fp-a", resolved, 2*time.Second))
+	// fp-b fired at 1s but a worker handles it only now: another alert of
+	// the group resolved later, yet fp-b's own notification is not stale.
+	r.apply(t, hostAlert("b1", "fp-b", firing, time.Second))
+	all := r.incidentsStored(t)
+	require.Len(t, all, 2)
+	open := 0
+	for _, inc := range all {
+		if inc.GetState() == amsv1.IncidentState_INCIDENT_STATE_OPEN {
+			open++
+			require.Equal(t, "fp-b", inc.GetAlerts()[0].GetFingerprint())
+		}
+	}
+	require.Equal(t, 1, open)
+	// fp-a's own older notification still is stale.
+	r.apply(t, hostAlert("a0", "fp-a", firing, time.Second))
+	require.Len(t, r.incidentsStored(t), 2)
+}
