@@ -22,7 +22,7 @@ func (c *cli) rulesCommand() *cobra.Command {
 }
 
 func (c *cli) rulesExplainCommand() *cobra.Command {
-	var tenant, file, at string
+	var tenant, file, incidentID, at string
 	cmd := &cobra.Command{
 		Use:   "explain",
 		Short: "Show which rules and maintenance windows apply to an alert, and the outcome (changes nothing)",
@@ -31,24 +31,40 @@ func (c *cli) rulesExplainCommand() *cobra.Command {
 			"every rule in order with what it set, the decision and why. Nothing is stored,\n" +
 			"published or paged.",
 		Example: "  amsctl rules explain --tenant demo --file alert.json\n" +
+			"  amsctl rules explain --incident inc-1712ed2aa4da9026   # the alert an incident last saw\n" +
 			"  amsctl rules explain --tenant demo --file alert.json --at 2026-11-22T02:30:00+09:00",
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (file == "") == (incidentID == "") {
+				return usageErrorf("give the alert to explain: --file alert.json (AMS alert JSON) or --incident ID (the alert it last saw)")
+			}
+			var a *amsv1.Alert
+			if incidentID != "" {
+				resp, err := call(cmd.Context(), c, amsv1.AdminServiceClient.GetIncident, &amsv1.GetIncidentRequest{Id: incidentID})
+				if err != nil {
+					return c.rpcError("get incident", err)
+				}
+				a = resp.GetIncident().GetAlert()
+				if a == nil {
+					return fmt.Errorf("incident %s keeps no alert to explain (it was stored by an older version); use --file", incidentID)
+				}
+				if tenant == "" {
+					tenant = resp.GetIncident().GetTenant()
+				}
+			} else {
+				data, err := os.ReadFile(file) //nolint:gosec // the operator names the file
+				if err != nil {
+					return usageErrorf("read --file: %v", err)
+				}
+				a = &amsv1.Alert{}
+				if err := (protojson.UnmarshalOptions{}).Unmarshal(data, a); err != nil {
+					return usageErrorf("%s is not the JSON of an AMS alert: %v", file, err)
+				}
+			}
 			if tenant == "" {
 				return usageErrorf("--tenant is required: whose rules to use")
 			}
-			if file == "" {
-				return usageErrorf("--file is required: the alert to explain, as AMS alert JSON")
-			}
-			data, err := os.ReadFile(file) //nolint:gosec // the operator names the file
-			if err != nil {
-				return usageErrorf("read --file: %v", err)
-			}
-			var a amsv1.Alert
-			if err := (protojson.UnmarshalOptions{}).Unmarshal(data, &a); err != nil {
-				return usageErrorf("%s is not the JSON of an AMS alert: %v", file, err)
-			}
-			req := &amsv1.ExplainAlertRequest{Tenant: tenant, Alert: &a}
+			req := &amsv1.ExplainAlertRequest{Tenant: tenant, Alert: a}
 			if at != "" {
 				t, err := time.Parse(time.RFC3339, at)
 				if err != nil {
@@ -68,8 +84,9 @@ func (c *cli) rulesExplainCommand() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&tenant, "tenant", "", "the tenant whose rules and windows apply (required)")
-	fs.StringVar(&file, "file", "", "the alert, as AMS alert JSON (required)")
+	fs.StringVar(&tenant, "tenant", "", "the tenant whose rules and windows apply (with --incident: its tenant)")
+	fs.StringVar(&file, "file", "", "the alert, as AMS alert JSON")
+	fs.StringVar(&incidentID, "incident", "", "explain the alert this incident last saw")
 	fs.StringVar(&at, "at", "", "evaluate as at this time (RFC 3339); default now")
 	return cmd
 }

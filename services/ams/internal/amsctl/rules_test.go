@@ -5,13 +5,16 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/natstest"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/ams/internal/admin"
+	classifier "github.com/amsproject/ams/services/classifier/app"
 	"github.com/amsproject/ams/services/classifier/policy"
 )
 
@@ -35,6 +38,13 @@ rules:
 	policies, err := policy.Load(cfg)
 	require.NoError(t, err)
 	_, js := natstest.Connect(t, natstest.RunServer(t))
+	// An incident whose last alert was a Watchdog heartbeat.
+	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: classifier.IncidentsBucket})
+	require.NoError(t, err)
+	data, err := proto.Marshal(&amsv1.Incident{Id: "inc-7", Tenant: "acme", Alert: &amsv1.Alert{Fingerprint: "fp", Labels: map[string]string{"alertname": "Watchdog"}}})
+	require.NoError(t, err)
+	_, err = kv.Put(t.Context(), "acme.inc-7", data)
+	require.NoError(t, err)
 	return startServer(t, admin.New(js).WithClock(testNow).WithPolicies(policies))
 }
 
@@ -65,6 +75,12 @@ func TestRulesExplain(t *testing.T) {
 	require.True(t, resp.GetSuppressed())
 	require.Equal(t, "heartbeat", resp.GetSuppressReason())
 	require.Contains(t, res.stdout, `"suppress_reason"`, "proto field names")
+
+	// The alert an incident last saw, its tenant taken from the incident.
+	res = runCLI(t, nil, "--server", addr, "rules", "explain", "--incident", "inc-7")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "1  heartbeat  matched      suppress=heartbeat stop=true")
+	require.Contains(t, res.stdout, "outcome: suppressed (heartbeat)")
 }
 
 func TestRulesExplainErrors(t *testing.T) {
@@ -79,7 +95,9 @@ func TestRulesExplainErrors(t *testing.T) {
 		want string
 	}{
 		{"no tenant", []string{"--file", good}, 2, "--tenant is required"},
-		{"no file", []string{"--tenant", "acme"}, 2, "--file is required"},
+		{"no alert", []string{"--tenant", "acme"}, 2, "give the alert to explain"},
+		{"both", []string{"--tenant", "acme", "--file", good, "--incident", "inc-1"}, 2, "give the alert to explain"},
+		{"unknown incident", []string{"--incident", "inc-nope"}, 1, "inc-nope"},
 		{"missing file", []string{"--tenant", "acme", "--file", "/nonexistent/a.json"}, 2, "read --file"},
 		{"not an alert", []string{"--tenant", "acme", "--file", notJSON}, 2, "is not the JSON of an AMS alert"},
 		{"bad time", []string{"--tenant", "acme", "--file", good, "--at", "yesterday"}, 2, "--at \"yesterday\" is not an RFC 3339 time"},
