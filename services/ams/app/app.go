@@ -19,10 +19,10 @@ import (
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/ams/internal/admin"
 	classifier "github.com/amsproject/ams/services/classifier/app"
+	"github.com/amsproject/ams/services/classifier/policy"
 	escalation "github.com/amsproject/ams/services/escalation/app"
 	executor "github.com/amsproject/ams/services/executor/app"
 	ingest "github.com/amsproject/ams/services/ingest/app"
-	"github.com/amsproject/ams/services/classifier/policy"
 	ticketing "github.com/amsproject/ams/services/ticketing/app"
 )
 
