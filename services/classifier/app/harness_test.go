@@ -265,4 +265,3 @@ func (h *harness) applied(tb testing.TB) float64 {
 	}
 	return total
 }
-
