@@ -106,3 +106,15 @@ func TestDemoRules(t *testing.T) {
 		})
 	}
 }
+
+// The candidate shipped for trying replay loads too.
+func TestDemoCandidateLoads(t *testing.T) {
+	const path = "../../../deploy/examples/rules/demo-candidate.yaml"
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	pol, err := policy.Parse(data, path, config.Tenant{ID: "demo"})
+	require.NoError(t, err)
+	d, _ := pol.Rules.Evaluate(t.Context(), rules.Input{Alert: &amsv1.Alert{Labels: map[string]string{"alertname": "HighLoad"}}})
+	require.True(t, d.Suppressed)
+	require.Equal(t, "high load without other symptoms", d.SuppressReason)
+}
