@@ -55,6 +55,8 @@ lint: ## buf lint and golangci-lint on every module
 bench: ## run the benchmarks and print their figures
 	cd services/ams && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./app/
 	cd services/classifier && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./app/ ./internal/rules/
+	# One replay iteration is 10,000 alerts through two policies: a few are enough.
+	cd services/classifier && $(GO) test -run '^$$' -bench . -benchtime 3x -benchmem ./replay/
 
 fuzz: ## run every fuzz target of every module for FUZZTIME each (CI: a short run)
 	@for m in $(MODULES); do \

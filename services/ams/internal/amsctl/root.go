@@ -75,6 +75,7 @@ func newRootCommand(e env) *cobra.Command {
 		c.ticketsCommand(),
 		c.maintenanceCommand(),
 		c.rulesCommand(),
+		c.replayCommand(),
 		c.sendCommand(),
 	)
 	return root

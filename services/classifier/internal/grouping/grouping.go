@@ -334,56 +334,19 @@ func hasAlert(inc *amsv1.Incident, fp string) bool {
 	return false
 }
 
-// settle classifies next (inc with an alert applied, or inc itself on a
-// review) and settles its state at now; the version rises and the
-// announcement is decided when anything changed.
+// settle classifies and settles next (see policy.Tenant.Settle) with the
+// group's flapping states and the tenant's runtime windows, and notes the
+// announcement's reason for the publish that follows the write.
 func (g *Grouper) settle(ctx context.Context, pol *policy.Tenant, ref *groupRef, prev, next *amsv1.Incident, now time.Time) *amsv1.Incident {
-	subject := next.GetAlert()
-	if subject == nil {
-		subject = alertOf(next)
+	out := pol.Settle(ctx, prev, next, ref.flap, g.cfg.Windows(next.GetTenant()), now)
+	g.cfg.Observe.Classified(next.GetTenant(), out.Verdict)
+	if out.Verdict.WindowErr != nil {
+		g.cfg.Log.Warn("maintenance window matcher failed; window left out", "tenant", next.GetTenant(), "incident", next.GetId(), "err", out.Verdict.WindowErr)
 	}
-	v := pol.Classify(ctx, subject, next, g.cfg.Windows(next.GetTenant()), now)
-	g.cfg.Observe.Classified(next.GetTenant(), v)
-	if v.WindowErr != nil {
-		g.cfg.Log.Warn("maintenance window matcher failed; window left out", "tenant", next.GetTenant(), "incident", next.GetId(), "err", v.WindowErr)
+	if out.Announced {
+		g.reasons.Store(out.Incident.GetId(), out.Announcement.Reason)
 	}
-	as := incident.Assessment{
-		Now:              now,
-		Priority:         v.Decision.Priority,
-		Category:         v.Decision.Category,
-		Runbook:          v.Decision.Runbook,
-		EscalationPolicy: v.Decision.EscalationPolicy,
-		Labels:           v.Decision.Labels,
-		MatchedRules:     v.Decision.MatchedRules,
-		Suppress:         v.Suppression(),
-		Delay:            v.Decision.Delay,
-		ResolveDelay:     pol.Incidents.ResolveDelay,
-	}
-	if !v.Decision.Suppressed {
-		as.SuppressUntil = v.WindowsEnd
-	}
-	for _, ga := range next.GetAlerts() {
-		st := ref.flap(ga.GetFingerprint())
-		if quiet, ok := pol.Flapping.QuietAt(st); ok {
-			as.Flapping = true
-			if as.FlappingQuietAt.IsZero() || quiet.Before(as.FlappingQuietAt) {
-				as.FlappingQuietAt = quiet
-			}
-		}
-	}
-	settled, changed := incident.Settle(next, as)
-	if prev != nil && !changed && proto.Equal(prev, next) {
-		return prev
-	}
-	if prev != nil {
-		settled.Version = prev.GetVersion() + 1
-	}
-	if ann, ok := incident.Announce(prev, settled); ok {
-		settled.AnnouncedVersion = settled.GetVersion()
-		settled.AnnouncedEvent = ann.Type
-		g.reasons.Store(settled.GetId(), ann.Reason)
-	}
-	return settled
+	return out.Incident
 }
 
 // commit writes settled over inc (revision irev), marks the group when it
@@ -459,7 +422,7 @@ func (g *Grouper) reopen(ctx context.Context, pol *policy.Tenant, key string, gr
 		return false, err
 	}
 	if inc == nil || inc.GetState() != amsv1.IncidentState_INCIDENT_STATE_RESOLVED {
-		return g.open(ctx, pol, key, grev, ref, flap, inc.GetGroupKey(), a)
+		return g.open(ctx, pol, key, grev, ref, flap, pol.GroupKey(a), a)
 	}
 	next := ref.withFlap(a.GetFingerprint(), flap)
 	next.Resolved, next.ChangedAt = false, a.GetReceivedAt().AsTime()
@@ -596,16 +559,6 @@ func (g *Grouper) reason(inc *amsv1.Incident) string {
 		return ""
 	}
 	return r.(string)
-}
-
-// alertOf stands in for the alert of an incident that has none stored (an
-// incident written before incidents kept their latest alert).
-func alertOf(inc *amsv1.Incident) *amsv1.Alert {
-	a := &amsv1.Alert{Tenant: inc.GetTenant(), Summary: inc.GetTitle(), Severity: inc.GetSeverity(), Labels: inc.GetLabels(), Resource: inc.GetResource(), Status: amsv1.AlertStatus_ALERT_STATUS_FIRING}
-	if len(inc.GetAlerts()) > 0 {
-		a.Fingerprint = inc.GetAlerts()[0].GetFingerprint()
-	}
-	return a
 }
 
 func (g *Grouper) getRef(ctx context.Context, key string) (*groupRef, uint64, error) {

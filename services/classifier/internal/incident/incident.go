@@ -267,7 +267,9 @@ func Settle(inc *amsv1.Incident, as Assessment) (*amsv1.Incident, bool) {
 			review = t
 		}
 	}
-	if next.ActivatedAt == nil && next.ActAfter != nil {
+	if next.ActivatedAt == nil && next.ActAfter != nil && as.Now.Before(next.ActAfter.AsTime()) {
+		// Only while the delay runs: once it has passed, what holds the
+		// incident (a window, flapping) says when to look again.
 		earliest(next.ActAfter.AsTime())
 	}
 	if next.ResolveAfter != nil {

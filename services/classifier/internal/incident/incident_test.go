@@ -344,6 +344,17 @@ func TestSettle(t *testing.T) {
 		require.True(t, after.GetActivatedAt().AsTime().Equal(end))
 	})
 
+	t.Run("a delay that ends inside a window: reviewed at the window's end", func(t *testing.T) {
+		end := t0.Add(time.Hour)
+		inc, _ := Settle(open(), Assessment{Now: t0, Delay: 5 * time.Minute, Suppress: "maintenance m", SuppressUntil: end})
+		require.True(t, inc.GetReviewAt().AsTime().Equal(t0.Add(5*time.Minute)), "the first review is the delay's end")
+		inc, _ = Settle(inc, Assessment{Now: t0.Add(5 * time.Minute), Delay: 5 * time.Minute, Suppress: "maintenance m", SuppressUntil: end})
+		require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_SUPPRESSED, inc.GetState())
+		require.True(t, inc.GetReviewAt().AsTime().Equal(end), "then the window's end, not the past delay")
+		inc, _ = Settle(inc, Assessment{Now: end, Delay: 5 * time.Minute})
+		require.NotNil(t, inc.GetActivatedAt())
+	})
+
 	t.Run("resolves when every alert resolved", func(t *testing.T) {
 		inc, _ := Settle(open(), Assessment{Now: t0})
 		inc, _ = Settle(resolvedAt(inc, time.Minute), Assessment{Now: t0.Add(time.Minute)})
