@@ -149,7 +149,11 @@ func (c *cli) printReplay(s *amsv1.ReplaySummary, candidate string) error {
 		_, err := fmt.Fprintln(c.stdout, "\nNo incident would be classified differently.")
 		return err
 	}
-	fmt.Fprintf(c.stdout, "\n%d incidents would be classified differently", s.GetDifferingIncidents())
+	noun := "incidents"
+	if s.GetDifferingIncidents() == 1 {
+		noun = "incident"
+	}
+	fmt.Fprintf(c.stdout, "\n%d %s would be classified differently", s.GetDifferingIncidents(), noun)
 	if n := len(s.GetDifferences()); int64(n) < s.GetDifferingIncidents() {
 		fmt.Fprintf(c.stdout, " (the first %d)", n)
 	}
