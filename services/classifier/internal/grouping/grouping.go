@@ -195,13 +195,38 @@ func (g *Grouper) Apply(ctx context.Context, a *amsv1.Alert) error {
 	}
 	gk := pol.GroupKey(a)
 	key := groupKey(a.GetTenant(), gk)
+	// What the alert did is reported once it is done: an attempt that
+	// loses a compare-and-set says it too, and only the last one counts.
+	note := &changeNote{}
+	ctx = context.WithValue(ctx, changeNoteKey{}, note)
 	for range maxAttempts {
 		done, err := g.attempt(ctx, pol, key, gk, a)
-		if done || err != nil {
+		if err != nil {
 			return err
+		}
+		if done {
+			if note.set {
+				g.cfg.Observe.Applied(a.GetTenant(), note.change)
+			}
+			return nil
 		}
 	}
 	return fmt.Errorf("apply alert %s: still conflicting after %d attempts", a.GetId(), maxAttempts)
+}
+
+// changeNote carries what an attempt did with the alert to Apply, which
+// reports it once the alert is handled.
+type changeNote struct {
+	change incident.Change
+	set    bool
+}
+
+type changeNoteKey struct{}
+
+func noteChange(ctx context.Context, c incident.Change) {
+	if n, ok := ctx.Value(changeNoteKey{}).(*changeNote); ok {
+		n.change, n.set = c, true
+	}
 }
 
 // attempt makes one try; done=false means a compare-and-set conflict: read again.
@@ -226,7 +251,7 @@ func (g *Grouper) attempt(ctx context.Context, pol *policy.Tenant, key, gk strin
 			return g.republishIfApplied(ctx, a, ref.IncidentID)
 		}
 		if ref.staleFor(fp, recv) {
-			g.cfg.Observe.Applied(a.GetTenant(), incident.Stale)
+			noteChange(ctx, incident.Stale)
 			return true, nil
 		}
 		if !isFiring(a) {
@@ -235,6 +260,7 @@ func (g *Grouper) attempt(ctx context.Context, pol *policy.Tenant, key, gk strin
 			// comes, is stale, and count the change for flapping.
 			next := ref.withFlap(fp, flap)
 			next.Resolved, next.ChangedAt = true, recv
+			noteChange(ctx, incident.Unchanged)
 			return g.putRef(ctx, key, grev, next)
 		}
 		if ref != nil && ref.IncidentID != "" && pol.Incidents.ReopenWindow > 0 && recv.Before(ref.ResolvedAt.Add(pol.Incidents.ReopenWindow)) {
@@ -269,7 +295,7 @@ func (g *Grouper) attempt(ctx context.Context, pol *policy.Tenant, key, gk strin
 // applyTo applies a to inc, an open incident of the group.
 func (g *Grouper) applyTo(ctx context.Context, pol *policy.Tenant, key string, grev uint64, ref *groupRef, inc *amsv1.Incident, irev uint64, flap flapping.State, a *amsv1.Alert) (bool, error) {
 	next, change := incident.Apply(inc, a)
-	g.cfg.Observe.Applied(a.GetTenant(), change)
+	noteChange(ctx, change)
 	switch change {
 	case incident.AlreadyApplied:
 		return true, g.after(ctx, inc, a.GetId(), "")
@@ -429,7 +455,7 @@ func (g *Grouper) reopen(ctx context.Context, pol *policy.Tenant, key string, gr
 	if ok, err := g.putRef(ctx, key, grev, next); !ok || err != nil {
 		return false, err
 	}
-	g.cfg.Observe.Applied(a.GetTenant(), incident.Updated)
+	noteChange(ctx, incident.Updated)
 	settled := g.settle(ctx, pol, next, inc, incident.Reopen(inc, a), a.GetReceivedAt().AsTime())
 	return g.commit(ctx, key, a.GetId(), inc, settled, irev)
 }
@@ -449,7 +475,7 @@ func (g *Grouper) create(ctx context.Context, pol *policy.Tenant, ref *groupRef,
 	if err != nil {
 		return false, fmt.Errorf("create incident %s: %w", inc.GetId(), err)
 	}
-	g.cfg.Observe.Applied(a.GetTenant(), incident.Updated)
+	noteChange(ctx, incident.Updated)
 	return true, g.after(ctx, inc, a.GetId(), g.reason(inc))
 }
 
@@ -521,12 +547,14 @@ func (g *Grouper) update(ctx context.Context, inc *amsv1.Incident, rev uint64) (
 func (g *Grouper) republishIfApplied(ctx context.Context, a *amsv1.Alert, id string) (bool, error) {
 	inc, _, err := g.getIncident(ctx, a.GetTenant(), id)
 	if err != nil || inc == nil {
+		noteChange(ctx, incident.Stale)
 		return true, err
 	}
 	if _, change := incident.Apply(inc, a); change == incident.AlreadyApplied {
+		noteChange(ctx, change)
 		return true, g.after(ctx, inc, a.GetId(), "")
 	}
-	g.cfg.Observe.Applied(a.GetTenant(), incident.Stale)
+	noteChange(ctx, incident.Stale)
 	return true, nil
 }
 
