@@ -198,3 +198,12 @@ maintenance:
 	}
 	require.Equal(t, want, strings.Split(err.Error(), "\n"))
 }
+
+// rrule-go panics on a monthly rule asking for a weekday a month cannot
+// have five-plus times (found by FuzzConfig): refused with the reason.
+func TestConfigRefusesImpossibleMonthlyWeekday(t *testing.T) {
+	c, err := ParseConfig([]byte("maintenance:\n  - name: x\n    match: 'true'\n    recurring: {rrule: \"FREQ=MONTHLY;BYDAY=10SA;BYSETPOS=1\", duration: 1h, time_zone: Australia/Lord_Howe}\n"))
+	require.NoError(t, err)
+	_, err = c.Windows("acme", nil)
+	require.ErrorContains(t, err, "BYDAY=+10SA asks for the 10th of a month, which has at most 5")
+}

@@ -161,14 +161,33 @@ func newRRule(text, dtstart string, loc *time.Location) (*rruleTimeline, []probl
 	if msg := unreachable(opt); msg != "" {
 		return nil, []problem{{"recurring.rrule", fmt.Sprintf("%q %s", text, msg)}}
 	}
+	if opt.Freq == rrule.MONTHLY {
+		for _, wd := range opt.Byweekday {
+			if n := wd.N(); n > 5 || n < -5 {
+				return nil, []problem{{"recurring.rrule", fmt.Sprintf("%q: BYDAY=%s asks for the %d%s of a month, which has at most 5: use 1 to 5, or -1 (the last) to -5", text, wd, n, ordinalSuffix(n))}}
+			}
+		}
+	}
 	never := []problem{{"recurring.rrule", fmt.Sprintf("%q never occurs on or after dtstart %s (UNTIL before dtstart, or only dates that do not exist such as BYMONTH=2;BYMONTHDAY=30)", text, opt.Dtstart.Format(wallLayouts[0]))}}
-	if !anyDay(opt) || r.After(opt.Dtstart, true).IsZero() {
+	var (
+		occurs bool
+		all    []time.Time
+	)
+	if err := safely(func() {
+		occurs = anyDay(opt) && !r.After(opt.Dtstart, true).IsZero()
+		if occurs && opt.Count > 0 {
+			all = r.All()
+		}
+	}); err != nil {
+		return nil, []problem{{"recurring.rrule", fmt.Sprintf("%q cannot be evaluated (%v): simplify the rule", text, err)}}
+	}
+	if !occurs {
 		return nil, never
 	}
 	t := &rruleTimeline{opt: *opt}
 	if opt.Count > 0 {
 		// Counted from DTSTART, so DTSTART cannot move: list them once.
-		t.all = r.All()
+		t.all = all
 		return t, nil
 	}
 	period := map[rrule.Frequency]time.Duration{
@@ -300,7 +319,42 @@ func (t *rruleTimeline) between(lo, hi time.Time) []time.Time {
 	if err != nil {
 		return nil // the same options passed NewRRule when compiled
 	}
-	return r.Between(lo, hi, true)
+	var out []time.Time
+	if err := safely(func() { out = r.Between(lo, hi, true) }); err != nil {
+		// rrule-go panicked on a rule it accepted: no occurrence rather
+		// than a crashed classifier (a window that never opens hides nothing).
+		return nil
+	}
+	return out
+}
+
+// safely runs f, turning a panic inside rrule-go into an error: the library
+// indexes past its tables on some rules it parses without complaint.
+func safely(f func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("rrule: %v", p)
+		}
+	}()
+	f()
+	return nil
+}
+
+func ordinalSuffix(n int) string {
+	if n < 0 {
+		n = -n
+	}
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+		return "th"
+	case n%10 == 1:
+		return "st"
+	case n%10 == 2:
+		return "nd"
+	case n%10 == 3:
+		return "rd"
+	}
+	return "th"
 }
 
 // cronTimeline is a standard five-field cron expression evaluated in
