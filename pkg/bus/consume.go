@@ -42,6 +42,11 @@ type ConsumerSpec struct {
 	Workers int
 	// HandleTimeout bounds one handler call; zero means AckWait.
 	HandleTimeout time.Duration
+	// Optional keeps the consumer out of readiness: it follows another
+	// service's stream, which in distributed mode may not exist yet, for
+	// work that is not the service's main job. It still waits for the
+	// stream and runs once it exists.
+	Optional bool
 }
 
 // config turns the spec into the server-side consumer configuration.
@@ -111,7 +116,7 @@ func NewConsumer(js jetstream.JetStream, spec ConsumerSpec, h Handler, log *slog
 
 // Ready reports whether the consumer is fetching messages.
 func (c *Consumer) Ready() error {
-	if !c.running.Load() {
+	if !c.running.Load() && !c.spec.Optional {
 		return fmt.Errorf("consumer %s not running", c.spec.Durable)
 	}
 	return nil

@@ -605,3 +605,24 @@ func TestConsumerLastDeliveryWithoutDeadLetterStreamIsNotDropped(t *testing.T) {
 	require.NoError(t, EnsureDeadLetter(context.Background(), h.js, 1))
 	h.deadLetter(t, "test-lost")
 }
+
+func TestOptionalConsumerDoesNotHoldReadiness(t *testing.T) {
+	h := newHarness(t)
+	var got calls
+	s := spec("test-optional")
+	s.Optional = true
+	c := h.consumer(t, s, func(ctx context.Context, msg jetstream.Msg) error {
+		got.record(ctx, msg)
+		return nil
+	})
+	require.NoError(t, c.Ready(), "an optional consumer is never what a service waits for")
+	run := start(t, c)
+
+	// It still waits for the stream and handles what comes once it exists.
+	h.stream(t, testStream, "ams.test.>")
+	_, err := h.publisher().Publish(context.Background(), testSubject, "evt-1", wrapperspb.String("x"))
+	require.NoError(t, err)
+	h.waitSettled(t, testStream, "test-optional", 1)
+	require.Equal(t, []uint64{1}, got.deliveries())
+	require.NoError(t, run.stop(t))
+}

@@ -66,6 +66,17 @@ func TestPipeline(t *testing.T) {
 			require.Equal(t, "web-1", inc.GetResource().GetHost())
 			waitIdle(t, js)
 			require.EqualValues(t, 1, streamMessages(t, js, "ESCALATIONS", "ams.escalation.escalated.demo"))
+			// The classifier follows the page: the incident shows escalated.
+			eventually(t, 10*time.Second, func() error {
+				got, err := adm.GetIncident(ctx, &amsv1.GetIncidentRequest{Id: inc.GetId()})
+				if err != nil {
+					return err
+				}
+				if s := got.GetIncident().GetState(); s != amsv1.IncidentState_INCIDENT_STATE_ESCALATED {
+					return fmt.Errorf("incident %s is %s", inc.GetId(), s)
+				}
+				return nil
+			})
 
 			// The same notification again (Prometheus re-sends every minute):
 			// stored once, nothing new downstream.

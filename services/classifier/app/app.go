@@ -175,13 +175,42 @@ func (c *Classifier) Run(ctx context.Context) error {
 		}
 		return g.Review(ctx, tenant, id)
 	}
-	ac, err := bus.NewConsumer(c.deps.JS, alertsConsumer().Tune(c.cfg.Classifier.Consumer), alerts, c.deps.Log, c.deps.BusMetrics, c.deps.Tracing)
-	if err != nil {
-		return err
+	actions := func(ctx context.Context, msg jetstream.Msg) error {
+		var res amsv1.ActionResult
+		if err := bus.Decode(msg, &res); err != nil {
+			return err
+		}
+		switch res.GetOutcome() {
+		case amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED:
+			return nil // nothing ran
+		}
+		return g.Progress(ctx, res.GetTenant(), res.GetIncidentId(), amsv1.IncidentState_INCIDENT_STATE_AUTOMATING)
 	}
-	rc, err := bus.NewConsumer(c.deps.JS, reviewsConsumer().Tune(c.cfg.Classifier.Consumer), reviews, c.deps.Log, c.deps.BusMetrics, c.deps.Tracing)
-	if err != nil {
-		return err
+	escalations := func(ctx context.Context, msg jetstream.Msg) error {
+		var ev amsv1.EscalationEvent
+		if err := bus.Decode(msg, &ev); err != nil {
+			return err
+		}
+		if ev.GetDecision() != amsv1.EscalationDecision_ESCALATION_DECISION_ESCALATE {
+			return nil
+		}
+		return g.Progress(ctx, ev.GetTenant(), ev.GetIncidentId(), amsv1.IncidentState_INCIDENT_STATE_ESCALATED)
 	}
-	return c.Start(ctx, bus.Group{ac, rc})
+	var group bus.Group
+	for _, h := range []struct {
+		spec    bus.ConsumerSpec
+		handler bus.Handler
+	}{
+		{alertsConsumer(), alerts},
+		{reviewsConsumer(), reviews},
+		{actionsConsumer(), actions},
+		{escalationsConsumer(), escalations},
+	} {
+		cons, err := bus.NewConsumer(c.deps.JS, h.spec.Tune(c.cfg.Classifier.Consumer), h.handler, c.deps.Log, c.deps.BusMetrics, c.deps.Tracing)
+		if err != nil {
+			return err
+		}
+		group = append(group, cons)
+	}
+	return c.Start(ctx, group)
 }

@@ -62,10 +62,13 @@ func newHarness(tb testing.TB, policyYAML string, replicas int) *harness {
 
 	srv := natstest.RunServer(tb)
 	_, js := natstest.Connect(tb, srv)
-	_, err := bus.EnsureStream(context.Background(), js, jetstream.StreamConfig{
-		Name: "ALERTS", Subjects: []string{"ams.alert.>"}, Duplicates: 10 * time.Minute,
-	})
-	require.NoError(tb, err)
+	// The streams of the services around the classifier, as they make them.
+	for name, subjects := range map[string]string{"ALERTS": "ams.alert.>", "ACTIONS": "ams.action.>", "ESCALATIONS": "ams.escalation.>"} {
+		_, err := bus.EnsureStream(context.Background(), js, jetstream.StreamConfig{
+			Name: name, Subjects: []string{subjects}, Duplicates: 10 * time.Minute,
+		})
+		require.NoError(tb, err)
+	}
 	h := &harness{srv: srv, js: js, cfg: cfg, pub: bus.NewPublisher(js, "test", noop.NewTracerProvider())}
 	for i := range replicas {
 		h.runReplica(tb, i == 0)

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 )
@@ -225,4 +227,38 @@ incidents:
 		}
 	}
 	require.Equal(t, 1, opens, "opened once")
+}
+
+// TestAutomatingAndEscalated: automation working on an incident shows it
+// automating, a page escalated; a late event never moves it back, and its
+// alert resolving still resolves it.
+func TestAutomatingAndEscalated(t *testing.T) {
+	h := newHarness(t, "", 1)
+	now := time.Now()
+	h.send(t, alert("p1", "fp-p", firing, now, labels("DiskFull", "web-1")))
+	inc := h.waitIncident(t, func(*amsv1.Incident) bool { return true })
+	h.waitEvents(t, inc.GetId(), 5*time.Second, opened)
+	state := func(want amsv1.IncidentState) {
+		t.Helper()
+		h.waitIncident(t, func(i *amsv1.Incident) bool { return i.GetState() == want })
+	}
+	publish := func(subject, id string, m proto.Message) {
+		t.Helper()
+		_, err := h.pub.Publish(context.Background(), subject, id, m)
+		require.NoError(t, err)
+	}
+
+	publish("ams.action.completed.acme", "act-none", &amsv1.ActionResult{Id: "act-none", Tenant: "acme", IncidentId: inc.GetId(), Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK})
+	publish("ams.action.completed.acme", "act-1", &amsv1.ActionResult{Id: "act-1", Tenant: "acme", IncidentId: inc.GetId(), Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_UNRESOLVED})
+	state(amsv1.IncidentState_INCIDENT_STATE_AUTOMATING)
+	publish("ams.escalation.escalated.acme", "esc-1", &amsv1.EscalationEvent{Id: "esc-1", Tenant: "acme", IncidentId: inc.GetId(), Decision: amsv1.EscalationDecision_ESCALATION_DECISION_ESCALATE})
+	state(amsv1.IncidentState_INCIDENT_STATE_ESCALATED)
+	publish("ams.action.completed.acme", "act-2", &amsv1.ActionResult{Id: "act-2", Tenant: "acme", IncidentId: inc.GetId(), Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_FAILED})
+	// An event for an incident this classifier never saw changes nothing.
+	publish("ams.escalation.escalated.acme", "esc-x", &amsv1.EscalationEvent{Id: "esc-x", Tenant: "acme", IncidentId: "inc-unknown", Decision: amsv1.EscalationDecision_ESCALATION_DECISION_ESCALATE})
+
+	h.send(t, alert("p2", "fp-p", resolved, now.Add(time.Second), labels("DiskFull", "web-1")))
+	events := h.waitEvents(t, inc.GetId(), 5*time.Second, opened, closed)
+	require.Equal(t, int64(2), events[1].GetIncident().GetVersion(), "progress is kept without a version of its own")
+	require.Len(t, h.incidents(t), 1)
 }

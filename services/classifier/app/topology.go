@@ -57,6 +57,29 @@ func reviewsStream(replicas int) jetstream.StreamConfig {
 	}
 }
 
+// actionsConsumer and escalationsConsumer follow an incident through
+// automation and paging, to show it automating or escalated.
+func actionsConsumer() bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream:         "ACTIONS",
+		Durable:        "classifier-actions",
+		Description:    "Classifier: mark incidents automation works on.",
+		FilterSubjects: []string{"ams.action.>"},
+		// The executor's stream: the classifier classifies without it.
+		Optional: true,
+	}
+}
+
+func escalationsConsumer() bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream:         "ESCALATIONS",
+		Durable:        "classifier-escalations",
+		Description:    "Classifier: mark incidents a human was paged for.",
+		FilterSubjects: []string{"ams.escalation.escalated.>"},
+		Optional:       true,
+	}
+}
+
 func reviewsConsumer() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream:         ReviewsStream,

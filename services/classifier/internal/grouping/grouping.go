@@ -528,6 +528,46 @@ func (g *Grouper) review(ctx context.Context, tenant, id string) (bool, error) {
 	return g.commit(ctx, key, "", inc, settled, irev)
 }
 
+// progressRank orders the states automation and escalation move an open
+// incident through, so an event handled late never moves it back.
+var progressRank = map[amsv1.IncidentState]int{
+	amsv1.IncidentState_INCIDENT_STATE_OPEN:       1,
+	amsv1.IncidentState_INCIDENT_STATE_AUTOMATING: 2,
+	amsv1.IncidentState_INCIDENT_STATE_ESCALATED:  3,
+}
+
+// Progress records that automation is working on an incident (AUTOMATING)
+// or that a human was paged for it (ESCALATED). Only an open incident
+// moves, and only forward; a suppressed or resolved one keeps its state.
+// The change is kept in the incident without an event: the services that
+// caused it announced it themselves, and later snapshots carry it.
+func (g *Grouper) Progress(ctx context.Context, tenant, id string, state amsv1.IncidentState) error {
+	want, ok := progressRank[state]
+	if !ok || want == 1 {
+		return bus.Permanent(fmt.Errorf("progress to %s is not automating or escalated", state))
+	}
+	for range maxAttempts {
+		inc, rev, err := g.getIncident(ctx, tenant, id)
+		if err != nil {
+			return err
+		}
+		if inc == nil {
+			// The event overtook the incident's own write (or names one of
+			// another installation): nothing to mark.
+			return nil
+		}
+		if have, ok := progressRank[inc.GetState()]; !ok || have >= want {
+			return nil
+		}
+		next := proto.Clone(inc).(*amsv1.Incident)
+		next.State = state
+		if ok, err := g.update(ctx, next, rev); ok || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("progress incident %s: still conflicting after %d attempts", id, maxAttempts)
+}
+
 // update writes inc if the stored revision is still rev; false on conflict.
 func (g *Grouper) update(ctx context.Context, inc *amsv1.Incident, rev uint64) (bool, error) {
 	data, err := proto.Marshal(inc)

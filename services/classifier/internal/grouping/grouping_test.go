@@ -554,3 +554,30 @@ func TestGroupedAlertHandledLateIsNotLost(t *testing.T) {
 	r.apply(t, hostAlert("a0", "fp-a", firing, time.Second))
 	require.Len(t, r.incidentsStored(t), 2)
 }
+
+func TestProgressMovesOnlyForward(t *testing.T) {
+	_, r := setup(t)
+	a := alert("a-1", firing, 0)
+	r.apply(t, a)
+	id := idOf(a)
+	ctx := context.Background()
+	state := func() amsv1.IncidentState { return r.incident(t, id).GetState() }
+
+	require.NoError(t, r.g.Progress(ctx, "acme", id, amsv1.IncidentState_INCIDENT_STATE_AUTOMATING))
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_AUTOMATING, state())
+	require.NoError(t, r.g.Progress(ctx, "acme", id, amsv1.IncidentState_INCIDENT_STATE_ESCALATED))
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_ESCALATED, state())
+	require.NoError(t, r.g.Progress(ctx, "acme", id, amsv1.IncidentState_INCIDENT_STATE_AUTOMATING))
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_ESCALATED, state(), "never back")
+	require.Equal(t, int64(1), r.incident(t, id).GetVersion(), "no version, no event of its own")
+
+	// Later changes keep it; resolving resolves it.
+	r.apply(t, alert("a-2", resolved, time.Minute))
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, state())
+	require.NoError(t, r.g.Progress(ctx, "acme", id, amsv1.IncidentState_INCIDENT_STATE_ESCALATED))
+	require.Equal(t, amsv1.IncidentState_INCIDENT_STATE_RESOLVED, state(), "a resolved incident stays resolved")
+
+	require.NoError(t, r.g.Progress(ctx, "acme", "inc-unknown", amsv1.IncidentState_INCIDENT_STATE_ESCALATED))
+	err := r.g.Progress(ctx, "acme", id, amsv1.IncidentState_INCIDENT_STATE_OPEN)
+	require.True(t, bus.IsPermanent(err))
+}
