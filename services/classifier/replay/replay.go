@@ -351,7 +351,9 @@ func (r *Run) applyTo(ctx context.Context, ref *group, rec *record, flap flappin
 	case incident.Stale, incident.Unchanged:
 		return
 	}
-	ref.setFlap(a.GetFingerprint(), flap)
+	if flapping.Differs(ref.flapOf(a.GetFingerprint()), flap) {
+		ref.setFlap(a.GetFingerprint(), flap) // as the grouper stores it
+	}
 	if change == incident.Touched {
 		rec.inc = next // stored without settling; no review asked for
 		return

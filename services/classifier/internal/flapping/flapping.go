@@ -88,6 +88,15 @@ type State struct {
 	FlappingSince time.Time `json:"flapping_since,omitzero"`
 }
 
+// Differs reports whether next says more than prev: another status, other
+// changes or another episode. A later LastSeen alone (a re-sent
+// notification) does not count, so a caller can skip storing it: the
+// status changes, which are all that staleness and flapping need, are kept.
+func Differs(prev, next State) bool {
+	return prev.Status != next.Status || !prev.FlappingSince.Equal(next.FlappingSince) ||
+		!slices.EqualFunc(prev.Changes, next.Changes, time.Time.Equal)
+}
+
 // Flapping reports whether the fingerprint is flapping.
 func (s State) Flapping() bool { return !s.FlappingSince.IsZero() }
 

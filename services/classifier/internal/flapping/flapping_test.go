@@ -385,3 +385,21 @@ func TestRandomSequences(t *testing.T) {
 		require.Equal(t, episodes, notices)
 	}
 }
+
+func TestDiffers(t *testing.T) {
+	t0 := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+	base := State{Status: Firing, LastSeen: t0, Changes: []time.Time{t0}}
+	resent := base
+	resent.LastSeen = t0.Add(time.Minute)
+	require.False(t, Differs(base, resent), "a later re-send alone is not worth storing")
+	changed := resent
+	changed.Status = Resolved
+	require.True(t, Differs(base, changed))
+	more := base
+	more.Changes = []time.Time{t0, t0.Add(time.Minute)}
+	require.True(t, Differs(base, more))
+	episode := base
+	episode.FlappingSince = t0
+	require.True(t, Differs(base, episode))
+	require.True(t, Differs(State{}, base), "the first notification is stored")
+}

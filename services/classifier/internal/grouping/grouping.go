@@ -112,11 +112,6 @@ func (r *groupRef) withFlap(fp string, st flapping.State) *groupRef {
 	return &next
 }
 
-func sameFlap(a, b flapping.State) bool {
-	return a.Status == b.Status && a.LastSeen.Equal(b.LastSeen) && a.FlappingSince.Equal(b.FlappingSince) &&
-		slices.EqualFunc(a.Changes, b.Changes, time.Time.Equal)
-}
-
 // Publisher is the part of bus.Publisher the grouper needs.
 type Publisher interface {
 	Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error)
@@ -302,7 +297,7 @@ func (g *Grouper) applyTo(ctx context.Context, pol *policy.Tenant, key string, g
 	case incident.Stale, incident.Unchanged:
 		return true, nil
 	}
-	if !sameFlap(flap, ref.flap(a.GetFingerprint())) {
+	if flapping.Differs(ref.flap(a.GetFingerprint()), flap) {
 		ref = ref.withFlap(a.GetFingerprint(), flap)
 		ok, err := g.putRef(ctx, key, grev, ref)
 		if !ok || err != nil {
