@@ -180,10 +180,6 @@ func (c *Classifier) Run(ctx context.Context) error {
 		if err := bus.Decode(msg, &res); err != nil {
 			return err
 		}
-		switch res.GetOutcome() {
-		case amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED:
-			return nil // nothing ran
-		}
 		return g.Progress(ctx, res.GetTenant(), res.GetIncidentId(), amsv1.IncidentState_INCIDENT_STATE_AUTOMATING)
 	}
 	escalations := func(ctx context.Context, msg jetstream.Msg) error {

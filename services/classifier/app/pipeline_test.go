@@ -248,12 +248,13 @@ func TestAutomatingAndEscalated(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	// A completed result is not followed (the page or the resolve is).
 	publish("ams.action.completed.acme", "act-none", &amsv1.ActionResult{Id: "act-none", Tenant: "acme", IncidentId: inc.GetId(), Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK})
-	publish("ams.action.completed.acme", "act-1", &amsv1.ActionResult{Id: "act-1", Tenant: "acme", IncidentId: inc.GetId(), Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_UNRESOLVED})
+	publish("ams.action.started.acme", "act-1", &amsv1.ActionResult{Id: "act-1", Tenant: "acme", IncidentId: inc.GetId()})
 	state(amsv1.IncidentState_INCIDENT_STATE_AUTOMATING)
 	publish("ams.escalation.escalated.acme", "esc-1", &amsv1.EscalationEvent{Id: "esc-1", Tenant: "acme", IncidentId: inc.GetId(), Decision: amsv1.EscalationDecision_ESCALATION_DECISION_ESCALATE})
 	state(amsv1.IncidentState_INCIDENT_STATE_ESCALATED)
-	publish("ams.action.completed.acme", "act-2", &amsv1.ActionResult{Id: "act-2", Tenant: "acme", IncidentId: inc.GetId(), Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_FAILED})
+	publish("ams.action.started.acme", "act-2", &amsv1.ActionResult{Id: "act-2", Tenant: "acme", IncidentId: inc.GetId()})
 	// An event for an incident this classifier never saw changes nothing.
 	publish("ams.escalation.escalated.acme", "esc-x", &amsv1.EscalationEvent{Id: "esc-x", Tenant: "acme", IncidentId: "inc-unknown", Decision: amsv1.EscalationDecision_ESCALATION_DECISION_ESCALATE})
 

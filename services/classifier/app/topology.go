@@ -64,7 +64,10 @@ func actionsConsumer() bus.ConsumerSpec {
 		Stream:         "ACTIONS",
 		Durable:        "classifier-actions",
 		Description:    "Classifier: mark incidents automation works on.",
-		FilterSubjects: []string{"ams.action.>"},
+		// Only runs that start: a completed run is followed by a page
+		// (escalated) or by its alerts resolving, and reading every result
+		// would cost a delivery per incident for nothing.
+		FilterSubjects: []string{"ams.action.started.>"},
 		// The executor's stream: the classifier classifies without it.
 		Optional: true,
 	}
