@@ -61,9 +61,9 @@ func reviewsStream(replicas int) jetstream.StreamConfig {
 // automation and paging, to show it automating or escalated.
 func actionsConsumer() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
-		Stream:         "ACTIONS",
-		Durable:        "classifier-actions",
-		Description:    "Classifier: mark incidents automation works on.",
+		Stream:      "ACTIONS",
+		Durable:     "classifier-actions",
+		Description: "Classifier: mark incidents automation works on.",
 		// Only runs that start: a completed run is followed by a page
 		// (escalated) or by its alerts resolving, and reading every result
 		// would cost a delivery per incident for nothing.

@@ -60,8 +60,9 @@ const (
 	// RuntimeIDPrefix starts the id of every window created at runtime.
 	RuntimeIDPrefix = "rt-"
 
-	// OriginConfig and OriginRuntime are the MaintenanceWindow origins.
-	OriginConfig  = "config"
+	// OriginConfig is the origin of a window written in a classifier file.
+	OriginConfig = "config"
+	// OriginRuntime is the origin of a window created through the admin API.
 	OriginRuntime = "runtime"
 
 	// idLength is the number of random characters after RuntimeIDPrefix:
@@ -86,7 +87,7 @@ func IsRuntimeID(id string) bool {
 		return false
 	}
 	for _, r := range rest {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+		if !lowerToken(r) {
 			return false
 		}
 	}
@@ -130,9 +131,15 @@ func validTenant(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+		if !lowerToken(r) && (r < 'A' || r > 'Z') {
 			return false
 		}
 	}
 	return true
+}
+
+// lowerToken reports whether r may appear in an id: a lowercase letter, a
+// digit, '-' or '_'.
+func lowerToken(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }

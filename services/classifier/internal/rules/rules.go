@@ -126,7 +126,7 @@ func WithCostLimit(limit uint64) Option {
 
 // LoadFile reads and compiles a rules file.
 func LoadFile(path string, opts ...Option) (*Set, error) {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // the operator names the rules file
 	if err != nil {
 		return nil, fmt.Errorf("read rules: %w", err)
 	}
@@ -156,7 +156,7 @@ func Load(data []byte, source string, opts ...Option) (*Set, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		errs = append(errs, fmt.Errorf("%s: more than one YAML document; put every rule in one list under rules:", source))
+		errs = append(errs, fmt.Errorf("%s: more than one YAML document; put every rule in the one list under the rules key", source))
 	}
 	var root yaml.Node
 	_ = yaml.Unmarshal(data, &root) // decoded above; only used for line numbers
