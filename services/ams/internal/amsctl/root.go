@@ -77,6 +77,7 @@ func newRootCommand(e env) *cobra.Command {
 		c.rulesCommand(),
 		c.replayCommand(),
 		c.sendCommand(),
+		c.runbooksCommand(),
 	)
 	return root
 }
