@@ -117,6 +117,37 @@ type Classifier struct {
 // Executor configures runbook execution.
 type Executor struct {
 	Consumer Consumer `yaml:"consumer"`
+	// RunbooksDir holds the runbook files (*.yaml, *.yml), relative to the
+	// configuration file's folder. Empty: no runbooks, every incident gets
+	// "no runbook".
+	RunbooksDir string `yaml:"runbooks_dir"`
+	// KillSwitch stops every recovery step of every tenant while true. It
+	// can also be thrown at run time (amsctl executor kill-switch on); either
+	// one being on is enough.
+	KillSwitch bool `yaml:"kill_switch"`
+	// ApprovalTimeout is how long a step marked approval waits for
+	// amsctl approve or deny before the run ends and the incident is
+	// escalated (default 15m).
+	ApprovalTimeout time.Duration `yaml:"approval_timeout"`
+	// MaxOutputBytes caps each step's captured output (default 16 KiB).
+	MaxOutputBytes int `yaml:"max_output_bytes"`
+	// Lease is how long a replica owns a run without renewing it; after a
+	// crash another replica takes the run over once it has expired
+	// (default 2m).
+	Lease time.Duration `yaml:"lease"`
+	// AWSEndpoints points the AWS clients at other endpoints: VPC
+	// endpoints, or local stand-ins in tests and the sandbox. Empty: AWS's own.
+	AWSEndpoints AWSEndpoints `yaml:"aws_endpoints"`
+	// DNSServer is the host:port DNS lookups ask (default: the system resolver).
+	DNSServer string `yaml:"dns_server"`
+}
+
+// AWSEndpoints are per-service endpoint URLs (aws-sdk-go-v2 BaseEndpoint).
+type AWSEndpoints struct {
+	STS        string `yaml:"sts"`
+	SSM        string `yaml:"ssm"`
+	EC2        string `yaml:"ec2"`
+	CloudWatch string `yaml:"cloudwatch"`
 }
 
 // Ticketing configures the ticket store.
@@ -141,6 +172,75 @@ type Tenant struct {
 	// Relative to the configuration file's folder. Empty: group by
 	// fingerprint, priority from severity, no rules.
 	RulesFile string `yaml:"rules_file"`
+	// Executor is what automation may do for this tenant and where: its
+	// machines, its AWS role, its SSH keys, and its rails. Without it no
+	// step that reaches a machine runs for the tenant.
+	Executor TenantExecutor `yaml:"executor"`
+}
+
+// TenantExecutor is one tenant's automation scope, credentials and rails.
+type TenantExecutor struct {
+	// DryRun runs checks but only reports recovery steps.
+	DryRun bool `yaml:"dry_run"`
+	// Concurrency bounds the tenant's runs in progress at once across all
+	// replicas (default 4); further incidents wait their turn.
+	Concurrency int `yaml:"concurrency"`
+	// Storm is the storm breaker: more incidents than Incidents within
+	// Window and recovery stops for the tenant; escalation pages once.
+	Storm Storm `yaml:"storm"`
+	// RateLimits bound recovery steps.
+	RateLimits RateLimits `yaml:"rate_limits"`
+	// Hosts are the tenant's machines for SSH, HTTP, TCP and DNS steps:
+	// exact names, "*.example.com" suffixes, IP addresses or CIDR blocks.
+	Hosts []string `yaml:"hosts"`
+	// AWS is the tenant's AWS account for SSM, EC2 and CloudWatch steps.
+	AWS *ExecutorAWS `yaml:"aws"`
+	// SSH is how SSH steps log in to the tenant's hosts.
+	SSH *ExecutorSSH `yaml:"ssh"`
+}
+
+// Storm configures a tenant's storm breaker.
+type Storm struct {
+	Incidents int           `yaml:"incidents"` // default 10
+	Window    time.Duration `yaml:"window"`    // default 10m
+}
+
+// RateLimit allows Count recovery steps per Window.
+type RateLimit struct {
+	Count  int           `yaml:"count"`
+	Window time.Duration `yaml:"window"`
+}
+
+// RateLimits are a tenant's limits on recovery steps.
+type RateLimits struct {
+	// PerTarget bounds recovery steps on one host or instance (default 3 per 6h).
+	PerTarget RateLimit `yaml:"per_target"`
+	// PerRunbook bounds recovery steps of one runbook for the tenant (default 20 per 1h).
+	PerRunbook RateLimit `yaml:"per_runbook"`
+}
+
+// ExecutorAWS is the role the executor assumes in the tenant's account,
+// and which instances count as the tenant's.
+type ExecutorAWS struct {
+	RoleARN    string `yaml:"role_arn"`
+	ExternalID string `yaml:"external_id"`
+	Region     string `yaml:"region"`
+	// Accounts own the tenant's instances (default: the role's account).
+	Accounts []string `yaml:"accounts"`
+	// Tags every instance acted on must carry, e.g. {Customer: acme}.
+	Tags map[string]string `yaml:"tags"`
+}
+
+// ExecutorSSH is the tenant's SSH login: its own key and known hosts,
+// optionally through a bastion.
+type ExecutorSSH struct {
+	User           string `yaml:"user"`
+	Port           int    `yaml:"port"` // default 22
+	KeyFile        string `yaml:"key_file"`
+	KnownHostsFile string `yaml:"known_hosts_file"`
+	// Bastion is host:port of a jump host reached with the same key.
+	Bastion     string `yaml:"bastion"`
+	BastionUser string `yaml:"bastion_user"` // default User
 }
 
 // Path resolves a path written in the file: relative paths are relative to
@@ -245,6 +345,26 @@ func (f *File) applyDefaults() {
 		setDefault(&c.MaxDeliver, 10)
 	}
 	setDefault(&f.Classifier.ReloadInterval, 10*time.Second)
+	setDefault(&f.Executor.ApprovalTimeout, 15*time.Minute)
+	setDefault(&f.Executor.MaxOutputBytes, 16<<10)
+	setDefault(&f.Executor.Lease, 2*time.Minute)
+	for i := range f.Tenants {
+		x := &f.Tenants[i].Executor
+		setDefault(&x.Concurrency, 4)
+		setDefault(&x.Storm.Incidents, 10)
+		setDefault(&x.Storm.Window, 10*time.Minute)
+		setDefault(&x.RateLimits.PerTarget, RateLimit{Count: 3, Window: 6 * time.Hour})
+		setDefault(&x.RateLimits.PerRunbook, RateLimit{Count: 20, Window: time.Hour})
+		if x.SSH != nil {
+			setDefault(&x.SSH.Port, 22)
+			setDefault(&x.SSH.BastionUser, x.SSH.User)
+		}
+		if x.AWS != nil && len(x.AWS.Accounts) == 0 {
+			if m := iamRoleARN.FindStringSubmatch(x.AWS.RoleARN); m != nil {
+				x.AWS.Accounts = []string{m[1]}
+			}
+		}
+	}
 }
 
 func setDefault[T comparable](p *T, v T) {

@@ -224,6 +224,7 @@ func valid() *File {
 			{Name: "beta.generic_1", Source: "generic", Tokens: []string{"12345678", "abcdefgh"}},
 		}},
 	}
+	f.applyDefaults() // the tenants' executor defaults
 	return f
 }
 
@@ -232,6 +233,8 @@ func TestValidate(t *testing.T) {
 		name   string
 		mutate func(f *File)
 		want   []string // substrings of the error; none means valid
+		// problems is how many errors the mutation makes (0 means 1).
+		problems int
 	}{
 		{name: "valid", mutate: func(*File) {}},
 		{name: "embedded instead of url", mutate: func(f *File) {
@@ -348,6 +351,34 @@ func TestValidate(t *testing.T) {
 			want: []string{"escalation.consumer.max_deliver: 1 leaves no retry"}},
 		{name: "ticketing consumer", mutate: func(f *File) { f.Ticketing.Consumer.Workers = -1 },
 			want: []string{"ticketing.consumer.workers: -1"}},
+		{name: "executor scope", mutate: func(f *File) {
+			f.Tenants[0].Executor.Hosts = []string{"web-1.acme.internal", "*.acme.internal", "10.1.0.0/16", "192.0.2.7"}
+			f.Tenants[0].Executor.AWS = &ExecutorAWS{RoleARN: "arn:aws:iam::123456789012:role/ams-executor", ExternalID: "acme-ext", Region: "ap-northeast-1"}
+			f.Tenants[0].Executor.SSH = &ExecutorSSH{User: "ams", Port: 22, KeyFile: "k", KnownHostsFile: "kh", Bastion: "bastion.acme.internal:22"}
+		}},
+		{name: "executor bad scope", mutate: func(f *File) {
+			f.Tenants[1].Executor.Hosts = []string{"*", "10.0.0.0/33", "Web_1", "*.*.x"}
+			f.Tenants[1].Executor.AWS = &ExecutorAWS{RoleARN: "arn:aws:iam::1:user/x", Region: "tokyo", Accounts: []string{"12"}}
+			f.Tenants[1].Executor.SSH = &ExecutorSSH{Port: 70000, Bastion: "bastion"}
+		}, want: []string{
+			`tenants[1].executor.hosts[0]: "*"`, `tenants[1].executor.hosts[1]: "10.0.0.0/33" is not a CIDR block`,
+			`tenants[1].executor.hosts[2]: "Web_1"`, `tenants[1].executor.hosts[3]: "*.*.x"`,
+			"tenants[1].executor.aws.role_arn", "tenants[1].executor.aws.external_id: missing", `tenants[1].executor.aws.region: "tokyo"`,
+			`tenants[1].executor.aws.accounts[0]: "12"`, "tenants[1].executor.ssh.user: missing", "tenants[1].executor.ssh.key_file: missing",
+			"tenants[1].executor.ssh.known_hosts_file: missing", "tenants[1].executor.ssh.port: 70000", `tenants[1].executor.ssh.bastion: "bastion"`,
+		}, problems: 13},
+		{name: "executor rails", mutate: func(f *File) {
+			f.Tenants[0].Executor.Concurrency = 0
+			f.Tenants[0].Executor.Storm = Storm{Incidents: 0, Window: time.Second}
+			f.Tenants[0].Executor.RateLimits.PerTarget = RateLimit{Count: 0, Window: time.Hour}
+			f.Executor.ApprovalTimeout = time.Second
+			f.Executor.AWSEndpoints.SSM = "localhost:4566"
+			f.Executor.DNSServer = "10.0.0.2"
+		}, want: []string{
+			"tenants[0].executor.concurrency: 0", "tenants[0].executor.storm.incidents", "tenants[0].executor.storm.window: 1s",
+			"tenants[0].executor.rate_limits.per_target.count: 0", "executor.approval_timeout: 1s",
+			`executor.aws_endpoints.ssm: "localhost:4566"`, `executor.dns_server: "10.0.0.2"`,
+		}, problems: 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,7 +393,7 @@ func TestValidate(t *testing.T) {
 			for _, w := range tt.want {
 				require.ErrorContains(t, err, w)
 			}
-			require.Len(t, unjoin(err), 1, "one problem gives one error: %v", err)
+			require.Len(t, unjoin(err), max(tt.problems, 1), "one problem gives one error: %v", err)
 		})
 	}
 }

@@ -154,7 +154,9 @@ func (f *File) Validate() error {
 				validateAWS(bad, ikey+".aws", in.AWS)
 			}
 		}
+		validateTenantExecutor(bad, key+".executor", &t.Executor)
 	}
+	validateExecutor(bad, &f.Executor)
 	return errors.Join(errs...)
 }
 
@@ -170,7 +172,7 @@ func (f *File) Tenant(id string) (Tenant, bool) {
 
 var (
 	snsTopicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$`)
-	iamRoleARN  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+	iamRoleARN  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 	awsRegion   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 )
 
@@ -192,4 +194,112 @@ func validateAWS(bad func(key, format string, args ...any), key string, a *AWSAc
 	if a.PollInterval < 0 || (a.PollInterval > 0 && a.PollInterval < 10*time.Second) {
 		bad(key+".poll_interval", "%s is too often: use 10s or more (AWS throttles API calls)", a.PollInterval)
 	}
+}
+
+var awsAccountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+func validateExecutor(bad func(key, format string, args ...any), x *Executor) {
+	if x.ApprovalTimeout < time.Minute {
+		bad("executor.approval_timeout", "%s is too short for a person to answer: use at least 1m", x.ApprovalTimeout)
+	}
+	if x.MaxOutputBytes < 1024 || x.MaxOutputBytes > 1<<20 {
+		bad("executor.max_output_bytes", "%d is not between 1024 and 1048576", x.MaxOutputBytes)
+	}
+	if x.Lease < 10*time.Second {
+		bad("executor.lease", "%s is too short: use at least 10s", x.Lease)
+	}
+	for key, u := range map[string]string{"sts": x.AWSEndpoints.STS, "ssm": x.AWSEndpoints.SSM, "ec2": x.AWSEndpoints.EC2, "cloudwatch": x.AWSEndpoints.CloudWatch} {
+		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			bad("executor.aws_endpoints."+key, "%q is not an http:// or https:// URL", u)
+		}
+	}
+	if x.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(x.DNSServer); err != nil {
+			bad("executor.dns_server", "%q is not host:port (e.g. 10.0.0.2:53)", x.DNSServer)
+		}
+	}
+}
+
+func validateTenantExecutor(bad func(key, format string, args ...any), key string, x *TenantExecutor) {
+	if x.Concurrency < 1 || x.Concurrency > 1000 {
+		bad(key+".concurrency", "%d is not between 1 and 1000", x.Concurrency)
+	}
+	if x.Storm.Incidents < 1 {
+		bad(key+".storm.incidents", "%d: use at least 1", x.Storm.Incidents)
+	}
+	if x.Storm.Window < time.Minute {
+		bad(key+".storm.window", "%s is too short: use at least 1m", x.Storm.Window)
+	}
+	for name, l := range map[string]RateLimit{"per_target": x.RateLimits.PerTarget, "per_runbook": x.RateLimits.PerRunbook} {
+		if l.Count < 1 {
+			bad(key+".rate_limits."+name+".count", "%d: use at least 1 (to forbid recovery, use dry_run)", l.Count)
+		}
+		if l.Window < time.Minute {
+			bad(key+".rate_limits."+name+".window", "%s is too short: use at least 1m", l.Window)
+		}
+	}
+	for i, h := range x.Hosts {
+		if msg := HostPatternProblem(h); msg != "" {
+			bad(fmt.Sprintf("%s.hosts[%d]", key, i), "%q %s", h, msg)
+		}
+	}
+	if a := x.AWS; a != nil {
+		if !iamRoleARN.MatchString(a.RoleARN) {
+			bad(key+".aws.role_arn", "%q is not an IAM role ARN such as arn:aws:iam::123456789012:role/ams-executor", a.RoleARN)
+		}
+		if n := len(a.ExternalID); n < 2 || n > 1224 {
+			bad(key+".aws.external_id", "missing or %d characters: give the ExternalId the tenant's role trusts (2 to 1224 characters)", n)
+		}
+		if !awsRegion.MatchString(a.Region) {
+			bad(key+".aws.region", "%q is not an AWS region code such as ap-northeast-1", a.Region)
+		}
+		for i, acct := range a.Accounts {
+			if !awsAccountID.MatchString(acct) {
+				bad(fmt.Sprintf("%s.aws.accounts[%d]", key, i), "%q is not a 12-digit AWS account id", acct)
+			}
+		}
+	}
+	if s := x.SSH; s != nil {
+		if s.User == "" {
+			bad(key+".ssh.user", "missing: the user the executor logs in as")
+		}
+		if s.KeyFile == "" {
+			bad(key+".ssh.key_file", "missing: the tenant's private key file (never shared with another tenant)")
+		}
+		if s.KnownHostsFile == "" {
+			bad(key+".ssh.known_hosts_file", "missing: the tenant's known_hosts file; host keys are always checked")
+		}
+		if s.Port < 1 || s.Port > 65535 {
+			bad(key+".ssh.port", "%d is not a TCP port", s.Port)
+		}
+		if s.Bastion != "" {
+			if _, _, err := net.SplitHostPort(s.Bastion); err != nil {
+				bad(key+".ssh.bastion", "%q is not host:port (e.g. bastion.example.com:22)", s.Bastion)
+			}
+		}
+	}
+}
+
+var hostNamePattern = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$`)
+
+// HostPatternProblem says what is wrong with a tenant host pattern, or ""
+// when it is an exact host name, a "*.domain" suffix, an IP address or a
+// CIDR block.
+func HostPatternProblem(h string) string {
+	if strings.Contains(h, "/") {
+		if _, _, err := net.ParseCIDR(h); err != nil {
+			return "is not a CIDR block such as 10.0.0.0/24"
+		}
+		return ""
+	}
+	if net.ParseIP(h) != nil {
+		return ""
+	}
+	if !hostNamePattern.MatchString(h) || len(h) > 253 {
+		return "is not a lowercase host name, *.domain, IP address or CIDR block"
+	}
+	if h == "*" || strings.Count(h, "*") > 1 {
+		return "matches too much: a wildcard must be *.domain"
+	}
+	return ""
 }
