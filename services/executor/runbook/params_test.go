@@ -154,19 +154,19 @@ func hostileValues() []string {
 	vals = append(vals, strings.Repeat("a", 10_000), "/"+strings.Repeat("a", 10_000), strings.Repeat("i-0", 4000))
 	// Unicode look-alikes of safe characters and separators.
 	for _, u := range []string{
-		"web\u201101",              // non-breaking hyphen
-		"web\u221201",              // minus sign
-		"\u2013rf",                 // en dash as an option
-		"web\uff1bid",              // fullwidth semicolon
-		"web\u037eid",              // Greek question mark, looks like ;
-		"w\u0435b-01",              // Cyrillic e
-		"web-01\u200b",             // zero-width space
-		"web-01\u202e",             // right-to-left override
-		"/var\u2215log",            // division slash
+		"web\u201101",   // non-breaking hyphen
+		"web\u221201",   // minus sign
+		"\u2013rf",      // en dash as an option
+		"web\uff1bid",   // fullwidth semicolon
+		"web\u037eid",   // Greek question mark, looks like ;
+		"w\u0435b-01",   // Cyrillic e
+		"web-01\u200b",  // zero-width space
+		"web-01\u202e",  // right-to-left override
+		"/var\u2215log", // division slash
 		"i-0123456789abcdef\u0030\u0301",
-		"nginx\uff0eservice",       // fullwidth full stop
-		"web\u00a001",              // no-break space
-		"\ufeffweb-01",             // byte-order mark
+		"nginx\uff0eservice", // fullwidth full stop
+		"web\u00a001",        // no-break space
+		"\ufeffweb-01",       // byte-order mark
 	} {
 		vals = append(vals, u)
 	}

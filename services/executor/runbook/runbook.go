@@ -81,6 +81,14 @@ type Runbook struct {
 	// the runbook by it (incident.runbook).
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
+	// AppliesTo is an optional CEL condition over `alert` and `incident`:
+	// a rule that selects this runbook for an incident it does not fit
+	// (say, a Windows host for a Linux runbook) gets "does not apply" and
+	// nothing runs.
+	AppliesTo string `yaml:"applies_to"`
+	// DryRun runs the checks but only reports the recovery steps, whatever
+	// the tenant says: for a new runbook on probation.
+	DryRun bool `yaml:"dry_run"`
 	// Params are the parameters (the parameters: key) by name. Each is evaluated from the alert and incident
 	// and checked against its pattern before any step runs.
 	Params map[string]*Parameter `yaml:"parameters"`
@@ -92,6 +100,8 @@ type Runbook struct {
 
 	// Source is the file the runbook was read from.
 	Source string `yaml:"-"`
+
+	appliesTo cel.Program
 }
 
 // Parameter is a typed value taken from the alert or the incident.
@@ -149,7 +159,10 @@ type Step struct {
 // as document parameters; the document should take them as environment
 // (interpolationType: ENV_VAR) and restrict them with allowedPattern.
 type SSM struct {
-	Document   string            `yaml:"document"`
+	Document string `yaml:"document"`
+	// Instance is the managed instance to run on, a parameter such as
+	// "{{instance}}", checked to be the tenant's before anything is sent.
+	Instance   string            `yaml:"instance"`
 	Parameters map[string]string `yaml:"parameters"`
 }
 
@@ -222,9 +235,10 @@ type Verify struct {
 // StepResult is what a condition (when, until) sees of an earlier step as
 // steps.<name>.
 type StepResult struct {
-	OK       bool   `cel:"ok"`
-	ExitCode int64  `cel:"exit_code"`
-	Output   string `cel:"output"`
+	OK       bool    `cel:"ok"`
+	ExitCode int64   `cel:"exit_code"`
+	Output   string  `cel:"output"`
+	Value    float64 `cel:"value"`
 }
 
 // RecoverySteps counts the steps marked recovery.

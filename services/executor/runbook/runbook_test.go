@@ -107,7 +107,7 @@ steps:
     recovery: true
     approval: true
     when: 'steps["check-ssh"].exit_code != 0 && !steps.status.ok && steps.port.output.contains("refused")'
-    ssm: {document: MSP-Fix.v2, parameters: {Host: "{{host}}", Mode: quick}}
+    ssm: {document: MSP-Fix.v2, instance: "{{instance}}", parameters: {Host: "{{host}}", Mode: quick}}
     timeout: 30m
   - name: start
     kind: ec2

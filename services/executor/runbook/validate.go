@@ -54,6 +54,15 @@ func (v *validator) validate() {
 	for _, name := range rb.ParameterNames() {
 		v.parameter(name, rb.Params[name])
 	}
+	if strings.TrimSpace(rb.AppliesTo) != "" {
+		if env, err := paramEnv(); err != nil {
+			v.add(v.lines.at("applies_to"), "applies_to", "build the CEL environment: %v", err)
+		} else if _, prg, err := compile(env, rb.AppliesTo, cel.BoolType, "applies_to"); err != nil {
+			v.add(v.lines.at("applies_to"), "applies_to", "%v (a bool over alert and incident, e.g. alert.labels.?os.orValue(\"linux\") == \"linux\")", err)
+		} else {
+			rb.appliesTo = prg
+		}
+	}
 	if len(rb.Steps) == 0 {
 		v.add(v.lines.at("steps"), "steps", "a runbook needs at least one step")
 	}
@@ -313,6 +322,14 @@ func (v *validator) ssm(at lineAt, where string, c *SSM) {
 		v.fixed(at("ssm", "document"), where+": ssm.document", c.Document, "the document")
 	case !ssmDocument.MatchString(c.Document):
 		v.add(at("ssm", "document"), where+": ssm.document", "%q is not an SSM document name (letters, digits, '_', '.', '-'; 3 to 128)", c.Document)
+	}
+	switch {
+	case c.Instance == "":
+		v.add(at("ssm"), where+": ssm.instance", "missing; give the managed instance as a parameter, e.g. instance: \"{{instance}}\"")
+	case !v.placeholder(at("ssm", "instance"), where+": ssm.instance", c.Instance):
+		if !strings.Contains(c.Instance, "{{") {
+			v.add(at("ssm", "instance"), where+": ssm.instance", "%q must be a parameter such as \"{{instance}}\" taken from the alert, so the executor can check the instance belongs to the incident's tenant", c.Instance)
+		}
 	}
 	for _, k := range sortedKeys(c.Parameters) {
 		w := where + ": ssm.parameters." + k
