@@ -87,16 +87,92 @@ func (ActionOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_ams_v1_action_proto_rawDescGZIP(), []int{0}
 }
 
+// ActionEvent is which moment of a run a result reports; it is the <event>
+// of the subject ams.action.<event>.<tenant>.
+type ActionEvent int32
+
+const (
+	ActionEvent_ACTION_EVENT_UNSPECIFIED ActionEvent = 0
+	// The run started: runbook, parameters, procedure. No outcome yet.
+	ActionEvent_ACTION_EVENT_STARTED ActionEvent = 1
+	// One step finished; steps holds just that step.
+	ActionEvent_ACTION_EVENT_STEP ActionEvent = 2
+	// The run waits for a person to approve a step (outcome AWAITING_APPROVAL).
+	ActionEvent_ACTION_EVENT_APPROVAL ActionEvent = 3
+	// The run ended; outcome says how.
+	ActionEvent_ACTION_EVENT_COMPLETED ActionEvent = 4
+)
+
+// Enum value maps for ActionEvent.
+var (
+	ActionEvent_name = map[int32]string{
+		0: "ACTION_EVENT_UNSPECIFIED",
+		1: "ACTION_EVENT_STARTED",
+		2: "ACTION_EVENT_STEP",
+		3: "ACTION_EVENT_APPROVAL",
+		4: "ACTION_EVENT_COMPLETED",
+	}
+	ActionEvent_value = map[string]int32{
+		"ACTION_EVENT_UNSPECIFIED": 0,
+		"ACTION_EVENT_STARTED":     1,
+		"ACTION_EVENT_STEP":        2,
+		"ACTION_EVENT_APPROVAL":    3,
+		"ACTION_EVENT_COMPLETED":   4,
+	}
+)
+
+func (x ActionEvent) Enum() *ActionEvent {
+	p := new(ActionEvent)
+	*p = x
+	return p
+}
+
+func (x ActionEvent) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ActionEvent) Descriptor() protoreflect.EnumDescriptor {
+	return file_ams_v1_action_proto_enumTypes[1].Descriptor()
+}
+
+func (ActionEvent) Type() protoreflect.EnumType {
+	return &file_ams_v1_action_proto_enumTypes[1]
+}
+
+func (x ActionEvent) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ActionEvent.Descriptor instead.
+func (ActionEvent) EnumDescriptor() ([]byte, []int) {
+	return file_ams_v1_action_proto_rawDescGZIP(), []int{1}
+}
+
 // StepResult is the record of one runbook step.
 type StepResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Recovery      bool                   `protobuf:"varint,3,opt,name=recovery,proto3" json:"recovery,omitempty"`
-	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
-	Output        string                 `protobuf:"bytes,5,opt,name=output,proto3" json:"output,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	Duration      *durationpb.Duration   `protobuf:"bytes,7,opt,name=duration,proto3" json:"duration,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind     string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Recovery bool                   `protobuf:"varint,3,opt,name=recovery,proto3" json:"recovery,omitempty"`
+	// ok, failed, skipped (its condition was false), dry-run (a recovery
+	// only reported), unknown (a recovery whose outcome could not be
+	// learned), error (the step could not be run), blocked (a rail stopped
+	// it), awaiting-approval, denied.
+	Status string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	// What the step printed or found, capped.
+	Output    string                 `protobuf:"bytes,5,opt,name=output,proto3" json:"output,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	Duration  *durationpb.Duration   `protobuf:"bytes,7,opt,name=duration,proto3" json:"duration,omitempty"`
+	// The command's exit code, or the HTTP status.
+	ExitCode int32 `protobuf:"varint,8,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// What the step touched: a host, an instance id, a URL.
+	Target string `protobuf:"bytes,9,opt,name=target,proto3" json:"target,omitempty"`
+	// How many attempts it took (retries, verify re-checks).
+	Attempts int32 `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Why the step has its status, in words.
+	Reason string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A number the step measured (a metric, a round trip in ms).
+	Value         float64 `protobuf:"fixed64,12,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +256,123 @@ func (x *StepResult) GetDuration() *durationpb.Duration {
 	return nil
 }
 
+func (x *StepResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *StepResult) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *StepResult) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *StepResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *StepResult) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+// RailDecision is one decision of a safety rail, kept with its reason.
+type RailDecision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// kill-switch, storm, rate-limit, concurrency, dry-run, approval,
+	// tenant-isolation.
+	Rail string `protobuf:"bytes,2,opt,name=rail,proto3" json:"rail,omitempty"`
+	// The step it concerned; empty for the whole run.
+	Step string `protobuf:"bytes,3,opt,name=step,proto3" json:"step,omitempty"`
+	// allowed, blocked, reported (dry run), waited, approved, denied,
+	// timed-out.
+	Decision      string `protobuf:"bytes,4,opt,name=decision,proto3" json:"decision,omitempty"`
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RailDecision) Reset() {
+	*x = RailDecision{}
+	mi := &file_ams_v1_action_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RailDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RailDecision) ProtoMessage() {}
+
+func (x *RailDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_action_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RailDecision.ProtoReflect.Descriptor instead.
+func (*RailDecision) Descriptor() ([]byte, []int) {
+	return file_ams_v1_action_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RailDecision) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *RailDecision) GetRail() string {
+	if x != nil {
+		return x.Rail
+	}
+	return ""
+}
+
+func (x *RailDecision) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *RailDecision) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *RailDecision) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // ActionResult is published by the executor on ams.action.<event>.<tenant>
 // (event: completed) when it has finished with an incident.
 type ActionResult struct {
@@ -195,14 +388,30 @@ type ActionResult struct {
 	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	// The incident as the executor saw it, so consumers that see the result
 	// before the incident event (ticketing) need not wait for it.
-	Incident      *Incident `protobuf:"bytes,10,opt,name=incident,proto3" json:"incident,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Incident *Incident   `protobuf:"bytes,10,opt,name=incident,proto3" json:"incident,omitempty"`
+	Event    ActionEvent `protobuf:"varint,11,opt,name=event,proto3,enum=ams.v1.ActionEvent" json:"event,omitempty"`
+	// The rail that stopped or shaped the run, when one did.
+	Rail string `protobuf:"bytes,12,opt,name=rail,proto3" json:"rail,omitempty"`
+	// Every rail decision of the run so far, in order.
+	Decisions []*RailDecision `protobuf:"bytes,13,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	// The human check procedure (確認手順), rendered with the parameters.
+	Procedure string `protobuf:"bytes,14,opt,name=procedure,proto3" json:"procedure,omitempty"`
+	// The runbook's parameters as taken from the alert (all checked).
+	Parameters map[string]string `protobuf:"bytes,15,rep,name=parameters,proto3" json:"parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// For a run skipped by the storm breaker: the storm it belongs to, so
+	// escalation pages once per storm.
+	StormId string `protobuf:"bytes,16,opt,name=storm_id,json=stormId,proto3" json:"storm_id,omitempty"`
+	// For AWAITING_APPROVAL: the step waiting, and when the wait ends.
+	ApprovalStep     string                 `protobuf:"bytes,17,opt,name=approval_step,json=approvalStep,proto3" json:"approval_step,omitempty"`
+	ApprovalDeadline *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=approval_deadline,json=approvalDeadline,proto3" json:"approval_deadline,omitempty"`
+	DryRun           bool                   `protobuf:"varint,19,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ActionResult) Reset() {
 	*x = ActionResult{}
-	mi := &file_ams_v1_action_proto_msgTypes[1]
+	mi := &file_ams_v1_action_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +423,7 @@ func (x *ActionResult) String() string {
 func (*ActionResult) ProtoMessage() {}
 
 func (x *ActionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ams_v1_action_proto_msgTypes[1]
+	mi := &file_ams_v1_action_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +436,7 @@ func (x *ActionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionResult.ProtoReflect.Descriptor instead.
 func (*ActionResult) Descriptor() ([]byte, []int) {
-	return file_ams_v1_action_proto_rawDescGZIP(), []int{1}
+	return file_ams_v1_action_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ActionResult) GetId() string {
@@ -300,11 +509,74 @@ func (x *ActionResult) GetIncident() *Incident {
 	return nil
 }
 
+func (x *ActionResult) GetEvent() ActionEvent {
+	if x != nil {
+		return x.Event
+	}
+	return ActionEvent_ACTION_EVENT_UNSPECIFIED
+}
+
+func (x *ActionResult) GetRail() string {
+	if x != nil {
+		return x.Rail
+	}
+	return ""
+}
+
+func (x *ActionResult) GetDecisions() []*RailDecision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *ActionResult) GetProcedure() string {
+	if x != nil {
+		return x.Procedure
+	}
+	return ""
+}
+
+func (x *ActionResult) GetParameters() map[string]string {
+	if x != nil {
+		return x.Parameters
+	}
+	return nil
+}
+
+func (x *ActionResult) GetStormId() string {
+	if x != nil {
+		return x.StormId
+	}
+	return ""
+}
+
+func (x *ActionResult) GetApprovalStep() string {
+	if x != nil {
+		return x.ApprovalStep
+	}
+	return ""
+}
+
+func (x *ActionResult) GetApprovalDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApprovalDeadline
+	}
+	return nil
+}
+
+func (x *ActionResult) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 var File_ams_v1_action_proto protoreflect.FileDescriptor
 
 const file_ams_v1_action_proto_rawDesc = "" +
 	"\n" +
-	"\x13ams/v1/action.proto\x12\x06ams.v1\x1a\x15ams/v1/incident.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x01\n" +
+	"\x13ams/v1/action.proto\x12\x06ams.v1\x1a\x15ams/v1/incident.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x02\n" +
 	"\n" +
 	"StepResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -314,7 +586,19 @@ const file_ams_v1_action_proto_rawDesc = "" +
 	"\x06output\x18\x05 \x01(\tR\x06output\x129\n" +
 	"\n" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
-	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\"\x8a\x03\n" +
+	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1b\n" +
+	"\texit_code\x18\b \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06target\x18\t \x01(\tR\x06target\x12\x1a\n" +
+	"\battempts\x18\n" +
+	" \x01(\x05R\battempts\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x14\n" +
+	"\x05value\x18\f \x01(\x01R\x05value\"\x9a\x01\n" +
+	"\fRailDecision\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04rail\x18\x02 \x01(\tR\x04rail\x12\x12\n" +
+	"\x04step\x18\x03 \x01(\tR\x04step\x12\x1a\n" +
+	"\bdecision\x18\x04 \x01(\tR\bdecision\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xc2\x06\n" +
 	"\fActionResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1f\n" +
@@ -329,7 +613,21 @@ const file_ams_v1_action_proto_rawDesc = "" +
 	"\vfinished_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12,\n" +
 	"\bincident\x18\n" +
-	" \x01(\v2\x10.ams.v1.IncidentR\bincident*\xe7\x01\n" +
+	" \x01(\v2\x10.ams.v1.IncidentR\bincident\x12)\n" +
+	"\x05event\x18\v \x01(\x0e2\x13.ams.v1.ActionEventR\x05event\x12\x12\n" +
+	"\x04rail\x18\f \x01(\tR\x04rail\x122\n" +
+	"\tdecisions\x18\r \x03(\v2\x14.ams.v1.RailDecisionR\tdecisions\x12\x1c\n" +
+	"\tprocedure\x18\x0e \x01(\tR\tprocedure\x12D\n" +
+	"\n" +
+	"parameters\x18\x0f \x03(\v2$.ams.v1.ActionResult.ParametersEntryR\n" +
+	"parameters\x12\x19\n" +
+	"\bstorm_id\x18\x10 \x01(\tR\astormId\x12#\n" +
+	"\rapproval_step\x18\x11 \x01(\tR\fapprovalStep\x12G\n" +
+	"\x11approval_deadline\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x10approvalDeadline\x12\x17\n" +
+	"\adry_run\x18\x13 \x01(\bR\x06dryRun\x1a=\n" +
+	"\x0fParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xe7\x01\n" +
 	"\rActionOutcome\x12\x1e\n" +
 	"\x1aACTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ACTION_OUTCOME_NO_RUNBOOK\x10\x01\x12\x1b\n" +
@@ -337,7 +635,13 @@ const file_ams_v1_action_proto_rawDesc = "" +
 	"\x19ACTION_OUTCOME_UNRESOLVED\x10\x03\x12\x19\n" +
 	"\x15ACTION_OUTCOME_FAILED\x10\x04\x12\x1a\n" +
 	"\x16ACTION_OUTCOME_SKIPPED\x10\x05\x12$\n" +
-	" ACTION_OUTCOME_AWAITING_APPROVAL\x10\x06B.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
+	" ACTION_OUTCOME_AWAITING_APPROVAL\x10\x06*\x93\x01\n" +
+	"\vActionEvent\x12\x1c\n" +
+	"\x18ACTION_EVENT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14ACTION_EVENT_STARTED\x10\x01\x12\x15\n" +
+	"\x11ACTION_EVENT_STEP\x10\x02\x12\x19\n" +
+	"\x15ACTION_EVENT_APPROVAL\x10\x03\x12\x1a\n" +
+	"\x16ACTION_EVENT_COMPLETED\x10\x04B.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
 
 var (
 	file_ams_v1_action_proto_rawDescOnce sync.Once
@@ -351,29 +655,37 @@ func file_ams_v1_action_proto_rawDescGZIP() []byte {
 	return file_ams_v1_action_proto_rawDescData
 }
 
-var file_ams_v1_action_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ams_v1_action_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_ams_v1_action_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ams_v1_action_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_ams_v1_action_proto_goTypes = []any{
 	(ActionOutcome)(0),            // 0: ams.v1.ActionOutcome
-	(*StepResult)(nil),            // 1: ams.v1.StepResult
-	(*ActionResult)(nil),          // 2: ams.v1.ActionResult
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 4: google.protobuf.Duration
-	(*Incident)(nil),              // 5: ams.v1.Incident
+	(ActionEvent)(0),              // 1: ams.v1.ActionEvent
+	(*StepResult)(nil),            // 2: ams.v1.StepResult
+	(*RailDecision)(nil),          // 3: ams.v1.RailDecision
+	(*ActionResult)(nil),          // 4: ams.v1.ActionResult
+	nil,                           // 5: ams.v1.ActionResult.ParametersEntry
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
+	(*Incident)(nil),              // 8: ams.v1.Incident
 }
 var file_ams_v1_action_proto_depIdxs = []int32{
-	3, // 0: ams.v1.StepResult.started_at:type_name -> google.protobuf.Timestamp
-	4, // 1: ams.v1.StepResult.duration:type_name -> google.protobuf.Duration
-	0, // 2: ams.v1.ActionResult.outcome:type_name -> ams.v1.ActionOutcome
-	1, // 3: ams.v1.ActionResult.steps:type_name -> ams.v1.StepResult
-	3, // 4: ams.v1.ActionResult.started_at:type_name -> google.protobuf.Timestamp
-	3, // 5: ams.v1.ActionResult.finished_at:type_name -> google.protobuf.Timestamp
-	5, // 6: ams.v1.ActionResult.incident:type_name -> ams.v1.Incident
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	6,  // 0: ams.v1.StepResult.started_at:type_name -> google.protobuf.Timestamp
+	7,  // 1: ams.v1.StepResult.duration:type_name -> google.protobuf.Duration
+	6,  // 2: ams.v1.RailDecision.time:type_name -> google.protobuf.Timestamp
+	0,  // 3: ams.v1.ActionResult.outcome:type_name -> ams.v1.ActionOutcome
+	2,  // 4: ams.v1.ActionResult.steps:type_name -> ams.v1.StepResult
+	6,  // 5: ams.v1.ActionResult.started_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: ams.v1.ActionResult.finished_at:type_name -> google.protobuf.Timestamp
+	8,  // 7: ams.v1.ActionResult.incident:type_name -> ams.v1.Incident
+	1,  // 8: ams.v1.ActionResult.event:type_name -> ams.v1.ActionEvent
+	3,  // 9: ams.v1.ActionResult.decisions:type_name -> ams.v1.RailDecision
+	5,  // 10: ams.v1.ActionResult.parameters:type_name -> ams.v1.ActionResult.ParametersEntry
+	6,  // 11: ams.v1.ActionResult.approval_deadline:type_name -> google.protobuf.Timestamp
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_ams_v1_action_proto_init() }
@@ -387,8 +699,8 @@ func file_ams_v1_action_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ams_v1_action_proto_rawDesc), len(file_ams_v1_action_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   2,
+			NumEnums:      2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1546,6 +1546,397 @@ func (x *ReplaySummary) GetTo() *timestamppb.Timestamp {
 	return nil
 }
 
+// DecideApprovalRequest answers a run waiting for approval.
+type DecideApprovalRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Tenant     string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	IncidentId string                 `protobuf:"bytes,2,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	Approve    bool                   `protobuf:"varint,3,opt,name=approve,proto3" json:"approve,omitempty"`
+	// Who decides, for the record (amsctl uses the login name).
+	By            string `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
+	Comment       string `protobuf:"bytes,5,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideApprovalRequest) Reset() {
+	*x = DecideApprovalRequest{}
+	mi := &file_ams_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideApprovalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideApprovalRequest) ProtoMessage() {}
+
+func (x *DecideApprovalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideApprovalRequest.ProtoReflect.Descriptor instead.
+func (*DecideApprovalRequest) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DecideApprovalRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *DecideApprovalRequest) GetIncidentId() string {
+	if x != nil {
+		return x.IncidentId
+	}
+	return ""
+}
+
+func (x *DecideApprovalRequest) GetApprove() bool {
+	if x != nil {
+		return x.Approve
+	}
+	return false
+}
+
+func (x *DecideApprovalRequest) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *DecideApprovalRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+// DecideApprovalResponse says the decision was recorded.
+type DecideApprovalResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The step the decision applies to.
+	Step          string `protobuf:"bytes,1,opt,name=step,proto3" json:"step,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideApprovalResponse) Reset() {
+	*x = DecideApprovalResponse{}
+	mi := &file_ams_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideApprovalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideApprovalResponse) ProtoMessage() {}
+
+func (x *DecideApprovalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideApprovalResponse.ProtoReflect.Descriptor instead.
+func (*DecideApprovalResponse) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DecideApprovalResponse) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+// GetKillSwitchRequest reads the kill switch.
+type GetKillSwitchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetKillSwitchRequest) Reset() {
+	*x = GetKillSwitchRequest{}
+	mi := &file_ams_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetKillSwitchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetKillSwitchRequest) ProtoMessage() {}
+
+func (x *GetKillSwitchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetKillSwitchRequest.ProtoReflect.Descriptor instead.
+func (*GetKillSwitchRequest) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+// SetKillSwitchRequest throws the kill switch.
+type SetKillSwitchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	On            bool                   `protobuf:"varint,1,opt,name=on,proto3" json:"on,omitempty"`
+	By            string                 `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetKillSwitchRequest) Reset() {
+	*x = SetKillSwitchRequest{}
+	mi := &file_ams_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetKillSwitchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetKillSwitchRequest) ProtoMessage() {}
+
+func (x *SetKillSwitchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetKillSwitchRequest.ProtoReflect.Descriptor instead.
+func (*SetKillSwitchRequest) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetKillSwitchRequest) GetOn() bool {
+	if x != nil {
+		return x.On
+	}
+	return false
+}
+
+func (x *SetKillSwitchRequest) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *SetKillSwitchRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// GetKillSwitchResponse is the kill switch's state.
+type GetKillSwitchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KillSwitch    *KillSwitch            `protobuf:"bytes,1,opt,name=kill_switch,json=killSwitch,proto3" json:"kill_switch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetKillSwitchResponse) Reset() {
+	*x = GetKillSwitchResponse{}
+	mi := &file_ams_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetKillSwitchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetKillSwitchResponse) ProtoMessage() {}
+
+func (x *GetKillSwitchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetKillSwitchResponse.ProtoReflect.Descriptor instead.
+func (*GetKillSwitchResponse) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetKillSwitchResponse) GetKillSwitch() *KillSwitch {
+	if x != nil {
+		return x.KillSwitch
+	}
+	return nil
+}
+
+// SetKillSwitchResponse is the kill switch's state after the change.
+type SetKillSwitchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KillSwitch    *KillSwitch            `protobuf:"bytes,1,opt,name=kill_switch,json=killSwitch,proto3" json:"kill_switch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetKillSwitchResponse) Reset() {
+	*x = SetKillSwitchResponse{}
+	mi := &file_ams_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetKillSwitchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetKillSwitchResponse) ProtoMessage() {}
+
+func (x *SetKillSwitchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetKillSwitchResponse.ProtoReflect.Descriptor instead.
+func (*SetKillSwitchResponse) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SetKillSwitchResponse) GetKillSwitch() *KillSwitch {
+	if x != nil {
+		return x.KillSwitch
+	}
+	return nil
+}
+
+// KillSwitch is the kill switch's state.
+type KillSwitch struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	On        bool                   `protobuf:"varint,1,opt,name=on,proto3" json:"on,omitempty"`
+	By        string                 `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	Reason    string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	ChangedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	// The configuration file's executor.kill_switch, which holds the switch
+	// on whatever the runtime state says.
+	ConfigOn      bool `protobuf:"varint,5,opt,name=config_on,json=configOn,proto3" json:"config_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KillSwitch) Reset() {
+	*x = KillSwitch{}
+	mi := &file_ams_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KillSwitch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KillSwitch) ProtoMessage() {}
+
+func (x *KillSwitch) ProtoReflect() protoreflect.Message {
+	mi := &file_ams_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KillSwitch.ProtoReflect.Descriptor instead.
+func (*KillSwitch) Descriptor() ([]byte, []int) {
+	return file_ams_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *KillSwitch) GetOn() bool {
+	if x != nil {
+		return x.On
+	}
+	return false
+}
+
+func (x *KillSwitch) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *KillSwitch) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *KillSwitch) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+func (x *KillSwitch) GetConfigOn() bool {
+	if x != nil {
+		return x.ConfigOn
+	}
+	return false
+}
+
 var File_ams_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ams_v1_admin_proto_rawDesc = "" +
@@ -1676,7 +2067,35 @@ const file_ams_v1_admin_proto_rawDesc = "" +
 	"\x13differing_incidents\x18\x04 \x01(\x03R\x12differingIncidents\x12:\n" +
 	"\vdifferences\x18\x05 \x03(\v2\x18.ams.v1.ReplayDifferenceR\vdifferences\x12.\n" +
 	"\x04from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02to2\xec\x05\n" +
+	"\x02to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\x94\x01\n" +
+	"\x15DecideApprovalRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1f\n" +
+	"\vincident_id\x18\x02 \x01(\tR\n" +
+	"incidentId\x12\x18\n" +
+	"\aapprove\x18\x03 \x01(\bR\aapprove\x12\x0e\n" +
+	"\x02by\x18\x04 \x01(\tR\x02by\x12\x18\n" +
+	"\acomment\x18\x05 \x01(\tR\acomment\",\n" +
+	"\x16DecideApprovalResponse\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\tR\x04step\"\x16\n" +
+	"\x14GetKillSwitchRequest\"N\n" +
+	"\x14SetKillSwitchRequest\x12\x0e\n" +
+	"\x02on\x18\x01 \x01(\bR\x02on\x12\x0e\n" +
+	"\x02by\x18\x02 \x01(\tR\x02by\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"L\n" +
+	"\x15GetKillSwitchResponse\x123\n" +
+	"\vkill_switch\x18\x01 \x01(\v2\x12.ams.v1.KillSwitchR\n" +
+	"killSwitch\"L\n" +
+	"\x15SetKillSwitchResponse\x123\n" +
+	"\vkill_switch\x18\x01 \x01(\v2\x12.ams.v1.KillSwitchR\n" +
+	"killSwitch\"\x9c\x01\n" +
+	"\n" +
+	"KillSwitch\x12\x0e\n" +
+	"\x02on\x18\x01 \x01(\bR\x02on\x12\x0e\n" +
+	"\x02by\x18\x02 \x01(\tR\x02by\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"changed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12\x1b\n" +
+	"\tconfig_on\x18\x05 \x01(\bR\bconfigOn2\xd9\a\n" +
 	"\fAdminService\x12L\n" +
 	"\rListIncidents\x12\x1c.ams.v1.ListIncidentsRequest\x1a\x1d.ams.v1.ListIncidentsResponse\x12F\n" +
 	"\vGetIncident\x12\x1a.ams.v1.GetIncidentRequest\x1a\x1b.ams.v1.GetIncidentResponse\x12F\n" +
@@ -1686,7 +2105,10 @@ const file_ams_v1_admin_proto_rawDesc = "" +
 	"\x16ListMaintenanceWindows\x12%.ams.v1.ListMaintenanceWindowsRequest\x1a&.ams.v1.ListMaintenanceWindowsResponse\x12a\n" +
 	"\x14AddMaintenanceWindow\x12#.ams.v1.AddMaintenanceWindowRequest\x1a$.ams.v1.AddMaintenanceWindowResponse\x12j\n" +
 	"\x17DeleteMaintenanceWindow\x12&.ams.v1.DeleteMaintenanceWindowRequest\x1a'.ams.v1.DeleteMaintenanceWindowResponse\x129\n" +
-	"\x06Replay\x12\x15.ams.v1.ReplayRequest\x1a\x16.ams.v1.ReplayResponse0\x01B.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
+	"\x06Replay\x12\x15.ams.v1.ReplayRequest\x1a\x16.ams.v1.ReplayResponse0\x01\x12O\n" +
+	"\x0eDecideApproval\x12\x1d.ams.v1.DecideApprovalRequest\x1a\x1e.ams.v1.DecideApprovalResponse\x12L\n" +
+	"\rGetKillSwitch\x12\x1c.ams.v1.GetKillSwitchRequest\x1a\x1d.ams.v1.GetKillSwitchResponse\x12L\n" +
+	"\rSetKillSwitch\x12\x1c.ams.v1.SetKillSwitchRequest\x1a\x1d.ams.v1.SetKillSwitchResponseB.Z,github.com/amsproject/ams/proto/ams/v1;amsv1b\x06proto3"
 
 var (
 	file_ams_v1_admin_proto_rawDescOnce sync.Once
@@ -1700,7 +2122,7 @@ func file_ams_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ams_v1_admin_proto_rawDescData
 }
 
-var file_ams_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ams_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_ams_v1_admin_proto_goTypes = []any{
 	(*ListIncidentsRequest)(nil),            // 0: ams.v1.ListIncidentsRequest
 	(*ListIncidentsResponse)(nil),           // 1: ams.v1.ListIncidentsResponse
@@ -1725,73 +2147,89 @@ var file_ams_v1_admin_proto_goTypes = []any{
 	(*ReplayDifference)(nil),                // 20: ams.v1.ReplayDifference
 	(*ReplayResponse)(nil),                  // 21: ams.v1.ReplayResponse
 	(*ReplaySummary)(nil),                   // 22: ams.v1.ReplaySummary
-	nil,                                     // 23: ams.v1.ExplainAlertResponse.LabelsEntry
-	nil,                                     // 24: ams.v1.ReplayCounts.SuppressedByReasonEntry
-	nil,                                     // 25: ams.v1.ReplayCounts.ByPriorityEntry
-	(IncidentState)(0),                      // 26: ams.v1.IncidentState
-	(*Incident)(nil),                        // 27: ams.v1.Incident
-	(TicketStatus)(0),                       // 28: ams.v1.TicketStatus
-	(*Ticket)(nil),                          // 29: ams.v1.Ticket
-	(*Alert)(nil),                           // 30: ams.v1.Alert
-	(*timestamppb.Timestamp)(nil),           // 31: google.protobuf.Timestamp
-	(Priority)(0),                           // 32: ams.v1.Priority
-	(*durationpb.Duration)(nil),             // 33: google.protobuf.Duration
+	(*DecideApprovalRequest)(nil),           // 23: ams.v1.DecideApprovalRequest
+	(*DecideApprovalResponse)(nil),          // 24: ams.v1.DecideApprovalResponse
+	(*GetKillSwitchRequest)(nil),            // 25: ams.v1.GetKillSwitchRequest
+	(*SetKillSwitchRequest)(nil),            // 26: ams.v1.SetKillSwitchRequest
+	(*GetKillSwitchResponse)(nil),           // 27: ams.v1.GetKillSwitchResponse
+	(*SetKillSwitchResponse)(nil),           // 28: ams.v1.SetKillSwitchResponse
+	(*KillSwitch)(nil),                      // 29: ams.v1.KillSwitch
+	nil,                                     // 30: ams.v1.ExplainAlertResponse.LabelsEntry
+	nil,                                     // 31: ams.v1.ReplayCounts.SuppressedByReasonEntry
+	nil,                                     // 32: ams.v1.ReplayCounts.ByPriorityEntry
+	(IncidentState)(0),                      // 33: ams.v1.IncidentState
+	(*Incident)(nil),                        // 34: ams.v1.Incident
+	(TicketStatus)(0),                       // 35: ams.v1.TicketStatus
+	(*Ticket)(nil),                          // 36: ams.v1.Ticket
+	(*Alert)(nil),                           // 37: ams.v1.Alert
+	(*timestamppb.Timestamp)(nil),           // 38: google.protobuf.Timestamp
+	(Priority)(0),                           // 39: ams.v1.Priority
+	(*durationpb.Duration)(nil),             // 40: google.protobuf.Duration
 }
 var file_ams_v1_admin_proto_depIdxs = []int32{
-	26, // 0: ams.v1.ListIncidentsRequest.state:type_name -> ams.v1.IncidentState
-	27, // 1: ams.v1.ListIncidentsResponse.incidents:type_name -> ams.v1.Incident
-	27, // 2: ams.v1.GetIncidentResponse.incident:type_name -> ams.v1.Incident
-	28, // 3: ams.v1.ListTicketsRequest.status:type_name -> ams.v1.TicketStatus
-	29, // 4: ams.v1.ListTicketsResponse.tickets:type_name -> ams.v1.Ticket
-	29, // 5: ams.v1.GetTicketResponse.ticket:type_name -> ams.v1.Ticket
-	30, // 6: ams.v1.ExplainAlertRequest.alert:type_name -> ams.v1.Alert
-	31, // 7: ams.v1.ExplainAlertRequest.at:type_name -> google.protobuf.Timestamp
+	33, // 0: ams.v1.ListIncidentsRequest.state:type_name -> ams.v1.IncidentState
+	34, // 1: ams.v1.ListIncidentsResponse.incidents:type_name -> ams.v1.Incident
+	34, // 2: ams.v1.GetIncidentResponse.incident:type_name -> ams.v1.Incident
+	35, // 3: ams.v1.ListTicketsRequest.status:type_name -> ams.v1.TicketStatus
+	36, // 4: ams.v1.ListTicketsResponse.tickets:type_name -> ams.v1.Ticket
+	36, // 5: ams.v1.GetTicketResponse.ticket:type_name -> ams.v1.Ticket
+	37, // 6: ams.v1.ExplainAlertRequest.alert:type_name -> ams.v1.Alert
+	38, // 7: ams.v1.ExplainAlertRequest.at:type_name -> google.protobuf.Timestamp
 	9,  // 8: ams.v1.ExplainAlertResponse.rules:type_name -> ams.v1.RuleEvaluation
-	32, // 9: ams.v1.ExplainAlertResponse.priority:type_name -> ams.v1.Priority
-	23, // 10: ams.v1.ExplainAlertResponse.labels:type_name -> ams.v1.ExplainAlertResponse.LabelsEntry
-	33, // 11: ams.v1.ExplainAlertResponse.delay:type_name -> google.protobuf.Duration
-	31, // 12: ams.v1.MaintenanceWindow.start:type_name -> google.protobuf.Timestamp
-	31, // 13: ams.v1.MaintenanceWindow.end:type_name -> google.protobuf.Timestamp
-	33, // 14: ams.v1.MaintenanceWindow.duration:type_name -> google.protobuf.Duration
-	31, // 15: ams.v1.MaintenanceWindow.created_at:type_name -> google.protobuf.Timestamp
-	31, // 16: ams.v1.MaintenanceWindow.next_start:type_name -> google.protobuf.Timestamp
-	31, // 17: ams.v1.MaintenanceWindow.active_until:type_name -> google.protobuf.Timestamp
+	39, // 9: ams.v1.ExplainAlertResponse.priority:type_name -> ams.v1.Priority
+	30, // 10: ams.v1.ExplainAlertResponse.labels:type_name -> ams.v1.ExplainAlertResponse.LabelsEntry
+	40, // 11: ams.v1.ExplainAlertResponse.delay:type_name -> google.protobuf.Duration
+	38, // 12: ams.v1.MaintenanceWindow.start:type_name -> google.protobuf.Timestamp
+	38, // 13: ams.v1.MaintenanceWindow.end:type_name -> google.protobuf.Timestamp
+	40, // 14: ams.v1.MaintenanceWindow.duration:type_name -> google.protobuf.Duration
+	38, // 15: ams.v1.MaintenanceWindow.created_at:type_name -> google.protobuf.Timestamp
+	38, // 16: ams.v1.MaintenanceWindow.next_start:type_name -> google.protobuf.Timestamp
+	38, // 17: ams.v1.MaintenanceWindow.active_until:type_name -> google.protobuf.Timestamp
 	11, // 18: ams.v1.ListMaintenanceWindowsResponse.windows:type_name -> ams.v1.MaintenanceWindow
 	11, // 19: ams.v1.AddMaintenanceWindowRequest.window:type_name -> ams.v1.MaintenanceWindow
 	11, // 20: ams.v1.AddMaintenanceWindowResponse.window:type_name -> ams.v1.MaintenanceWindow
-	33, // 21: ams.v1.ReplayRequest.since:type_name -> google.protobuf.Duration
-	24, // 22: ams.v1.ReplayCounts.suppressed_by_reason:type_name -> ams.v1.ReplayCounts.SuppressedByReasonEntry
-	25, // 23: ams.v1.ReplayCounts.by_priority:type_name -> ams.v1.ReplayCounts.ByPriorityEntry
-	31, // 24: ams.v1.ReplayDifference.first_seen:type_name -> google.protobuf.Timestamp
+	40, // 21: ams.v1.ReplayRequest.since:type_name -> google.protobuf.Duration
+	31, // 22: ams.v1.ReplayCounts.suppressed_by_reason:type_name -> ams.v1.ReplayCounts.SuppressedByReasonEntry
+	32, // 23: ams.v1.ReplayCounts.by_priority:type_name -> ams.v1.ReplayCounts.ByPriorityEntry
+	38, // 24: ams.v1.ReplayDifference.first_seen:type_name -> google.protobuf.Timestamp
 	22, // 25: ams.v1.ReplayResponse.summary:type_name -> ams.v1.ReplaySummary
 	19, // 26: ams.v1.ReplaySummary.current:type_name -> ams.v1.ReplayCounts
 	19, // 27: ams.v1.ReplaySummary.candidate:type_name -> ams.v1.ReplayCounts
 	20, // 28: ams.v1.ReplaySummary.differences:type_name -> ams.v1.ReplayDifference
-	31, // 29: ams.v1.ReplaySummary.from:type_name -> google.protobuf.Timestamp
-	31, // 30: ams.v1.ReplaySummary.to:type_name -> google.protobuf.Timestamp
-	0,  // 31: ams.v1.AdminService.ListIncidents:input_type -> ams.v1.ListIncidentsRequest
-	2,  // 32: ams.v1.AdminService.GetIncident:input_type -> ams.v1.GetIncidentRequest
-	4,  // 33: ams.v1.AdminService.ListTickets:input_type -> ams.v1.ListTicketsRequest
-	6,  // 34: ams.v1.AdminService.GetTicket:input_type -> ams.v1.GetTicketRequest
-	8,  // 35: ams.v1.AdminService.ExplainAlert:input_type -> ams.v1.ExplainAlertRequest
-	12, // 36: ams.v1.AdminService.ListMaintenanceWindows:input_type -> ams.v1.ListMaintenanceWindowsRequest
-	14, // 37: ams.v1.AdminService.AddMaintenanceWindow:input_type -> ams.v1.AddMaintenanceWindowRequest
-	16, // 38: ams.v1.AdminService.DeleteMaintenanceWindow:input_type -> ams.v1.DeleteMaintenanceWindowRequest
-	18, // 39: ams.v1.AdminService.Replay:input_type -> ams.v1.ReplayRequest
-	1,  // 40: ams.v1.AdminService.ListIncidents:output_type -> ams.v1.ListIncidentsResponse
-	3,  // 41: ams.v1.AdminService.GetIncident:output_type -> ams.v1.GetIncidentResponse
-	5,  // 42: ams.v1.AdminService.ListTickets:output_type -> ams.v1.ListTicketsResponse
-	7,  // 43: ams.v1.AdminService.GetTicket:output_type -> ams.v1.GetTicketResponse
-	10, // 44: ams.v1.AdminService.ExplainAlert:output_type -> ams.v1.ExplainAlertResponse
-	13, // 45: ams.v1.AdminService.ListMaintenanceWindows:output_type -> ams.v1.ListMaintenanceWindowsResponse
-	15, // 46: ams.v1.AdminService.AddMaintenanceWindow:output_type -> ams.v1.AddMaintenanceWindowResponse
-	17, // 47: ams.v1.AdminService.DeleteMaintenanceWindow:output_type -> ams.v1.DeleteMaintenanceWindowResponse
-	21, // 48: ams.v1.AdminService.Replay:output_type -> ams.v1.ReplayResponse
-	40, // [40:49] is the sub-list for method output_type
-	31, // [31:40] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	38, // 29: ams.v1.ReplaySummary.from:type_name -> google.protobuf.Timestamp
+	38, // 30: ams.v1.ReplaySummary.to:type_name -> google.protobuf.Timestamp
+	29, // 31: ams.v1.GetKillSwitchResponse.kill_switch:type_name -> ams.v1.KillSwitch
+	29, // 32: ams.v1.SetKillSwitchResponse.kill_switch:type_name -> ams.v1.KillSwitch
+	38, // 33: ams.v1.KillSwitch.changed_at:type_name -> google.protobuf.Timestamp
+	0,  // 34: ams.v1.AdminService.ListIncidents:input_type -> ams.v1.ListIncidentsRequest
+	2,  // 35: ams.v1.AdminService.GetIncident:input_type -> ams.v1.GetIncidentRequest
+	4,  // 36: ams.v1.AdminService.ListTickets:input_type -> ams.v1.ListTicketsRequest
+	6,  // 37: ams.v1.AdminService.GetTicket:input_type -> ams.v1.GetTicketRequest
+	8,  // 38: ams.v1.AdminService.ExplainAlert:input_type -> ams.v1.ExplainAlertRequest
+	12, // 39: ams.v1.AdminService.ListMaintenanceWindows:input_type -> ams.v1.ListMaintenanceWindowsRequest
+	14, // 40: ams.v1.AdminService.AddMaintenanceWindow:input_type -> ams.v1.AddMaintenanceWindowRequest
+	16, // 41: ams.v1.AdminService.DeleteMaintenanceWindow:input_type -> ams.v1.DeleteMaintenanceWindowRequest
+	18, // 42: ams.v1.AdminService.Replay:input_type -> ams.v1.ReplayRequest
+	23, // 43: ams.v1.AdminService.DecideApproval:input_type -> ams.v1.DecideApprovalRequest
+	25, // 44: ams.v1.AdminService.GetKillSwitch:input_type -> ams.v1.GetKillSwitchRequest
+	26, // 45: ams.v1.AdminService.SetKillSwitch:input_type -> ams.v1.SetKillSwitchRequest
+	1,  // 46: ams.v1.AdminService.ListIncidents:output_type -> ams.v1.ListIncidentsResponse
+	3,  // 47: ams.v1.AdminService.GetIncident:output_type -> ams.v1.GetIncidentResponse
+	5,  // 48: ams.v1.AdminService.ListTickets:output_type -> ams.v1.ListTicketsResponse
+	7,  // 49: ams.v1.AdminService.GetTicket:output_type -> ams.v1.GetTicketResponse
+	10, // 50: ams.v1.AdminService.ExplainAlert:output_type -> ams.v1.ExplainAlertResponse
+	13, // 51: ams.v1.AdminService.ListMaintenanceWindows:output_type -> ams.v1.ListMaintenanceWindowsResponse
+	15, // 52: ams.v1.AdminService.AddMaintenanceWindow:output_type -> ams.v1.AddMaintenanceWindowResponse
+	17, // 53: ams.v1.AdminService.DeleteMaintenanceWindow:output_type -> ams.v1.DeleteMaintenanceWindowResponse
+	21, // 54: ams.v1.AdminService.Replay:output_type -> ams.v1.ReplayResponse
+	24, // 55: ams.v1.AdminService.DecideApproval:output_type -> ams.v1.DecideApprovalResponse
+	27, // 56: ams.v1.AdminService.GetKillSwitch:output_type -> ams.v1.GetKillSwitchResponse
+	28, // 57: ams.v1.AdminService.SetKillSwitch:output_type -> ams.v1.SetKillSwitchResponse
+	46, // [46:58] is the sub-list for method output_type
+	34, // [34:46] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_ams_v1_admin_proto_init() }
@@ -1809,7 +2247,7 @@ func file_ams_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ams_v1_admin_proto_rawDesc), len(file_ams_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

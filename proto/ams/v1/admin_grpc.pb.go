@@ -28,6 +28,9 @@ const (
 	AdminService_AddMaintenanceWindow_FullMethodName    = "/ams.v1.AdminService/AddMaintenanceWindow"
 	AdminService_DeleteMaintenanceWindow_FullMethodName = "/ams.v1.AdminService/DeleteMaintenanceWindow"
 	AdminService_Replay_FullMethodName                  = "/ams.v1.AdminService/Replay"
+	AdminService_DecideApproval_FullMethodName          = "/ams.v1.AdminService/DecideApproval"
+	AdminService_GetKillSwitch_FullMethodName           = "/ams.v1.AdminService/GetKillSwitch"
+	AdminService_SetKillSwitch_FullMethodName           = "/ams.v1.AdminService/SetKillSwitch"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -56,6 +59,12 @@ type AdminServiceClient interface {
 	// Replay runs stored alerts through candidate rules and the current ones and
 	// streams progress, then the differences.
 	Replay(ctx context.Context, in *ReplayRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReplayResponse], error)
+	// DecideApproval approves or denies a runbook step waiting for approval.
+	DecideApproval(ctx context.Context, in *DecideApprovalRequest, opts ...grpc.CallOption) (*DecideApprovalResponse, error)
+	// GetKillSwitch and SetKillSwitch read and throw the executor's global
+	// kill switch: while on, no recovery step runs for any tenant.
+	GetKillSwitch(ctx context.Context, in *GetKillSwitchRequest, opts ...grpc.CallOption) (*GetKillSwitchResponse, error)
+	SetKillSwitch(ctx context.Context, in *SetKillSwitchRequest, opts ...grpc.CallOption) (*SetKillSwitchResponse, error)
 }
 
 type adminServiceClient struct {
@@ -165,6 +174,36 @@ func (c *adminServiceClient) Replay(ctx context.Context, in *ReplayRequest, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AdminService_ReplayClient = grpc.ServerStreamingClient[ReplayResponse]
 
+func (c *adminServiceClient) DecideApproval(ctx context.Context, in *DecideApprovalRequest, opts ...grpc.CallOption) (*DecideApprovalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideApprovalResponse)
+	err := c.cc.Invoke(ctx, AdminService_DecideApproval_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetKillSwitch(ctx context.Context, in *GetKillSwitchRequest, opts ...grpc.CallOption) (*GetKillSwitchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetKillSwitchResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetKillSwitch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SetKillSwitch(ctx context.Context, in *SetKillSwitchRequest, opts ...grpc.CallOption) (*SetKillSwitchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetKillSwitchResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetKillSwitch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -191,6 +230,12 @@ type AdminServiceServer interface {
 	// Replay runs stored alerts through candidate rules and the current ones and
 	// streams progress, then the differences.
 	Replay(*ReplayRequest, grpc.ServerStreamingServer[ReplayResponse]) error
+	// DecideApproval approves or denies a runbook step waiting for approval.
+	DecideApproval(context.Context, *DecideApprovalRequest) (*DecideApprovalResponse, error)
+	// GetKillSwitch and SetKillSwitch read and throw the executor's global
+	// kill switch: while on, no recovery step runs for any tenant.
+	GetKillSwitch(context.Context, *GetKillSwitchRequest) (*GetKillSwitchResponse, error)
+	SetKillSwitch(context.Context, *SetKillSwitchRequest) (*SetKillSwitchResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -227,6 +272,15 @@ func (UnimplementedAdminServiceServer) DeleteMaintenanceWindow(context.Context, 
 }
 func (UnimplementedAdminServiceServer) Replay(*ReplayRequest, grpc.ServerStreamingServer[ReplayResponse]) error {
 	return status.Error(codes.Unimplemented, "method Replay not implemented")
+}
+func (UnimplementedAdminServiceServer) DecideApproval(context.Context, *DecideApprovalRequest) (*DecideApprovalResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DecideApproval not implemented")
+}
+func (UnimplementedAdminServiceServer) GetKillSwitch(context.Context, *GetKillSwitchRequest) (*GetKillSwitchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetKillSwitch not implemented")
+}
+func (UnimplementedAdminServiceServer) SetKillSwitch(context.Context, *SetKillSwitchRequest) (*SetKillSwitchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetKillSwitch not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -404,6 +458,60 @@ func _AdminService_Replay_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AdminService_ReplayServer = grpc.ServerStreamingServer[ReplayResponse]
 
+func _AdminService_DecideApproval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideApprovalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DecideApproval(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DecideApproval_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DecideApproval(ctx, req.(*DecideApprovalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetKillSwitch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetKillSwitchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetKillSwitch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetKillSwitch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetKillSwitch(ctx, req.(*GetKillSwitchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SetKillSwitch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetKillSwitchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetKillSwitch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetKillSwitch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetKillSwitch(ctx, req.(*SetKillSwitchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -442,6 +550,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteMaintenanceWindow",
 			Handler:    _AdminService_DeleteMaintenanceWindow_Handler,
+		},
+		{
+			MethodName: "DecideApproval",
+			Handler:    _AdminService_DecideApproval_Handler,
+		},
+		{
+			MethodName: "GetKillSwitch",
+			Handler:    _AdminService_GetKillSwitch_Handler,
+		},
+		{
+			MethodName: "SetKillSwitch",
+			Handler:    _AdminService_SetKillSwitch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
