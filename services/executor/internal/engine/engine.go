@@ -1,0 +1,381 @@
+// Package engine runs runbooks for incidents: it picks the runbook, takes
+// its parameters from the alert, runs the steps in order under the safety
+// rails, and records everything in a run record in KV before and after each
+// step, so that redelivery, restarts and a second replica never run a step
+// twice and never re-run a recovery whose outcome is unknown.
+//
+// A run is driven by whoever holds its lease: the replica that got the
+// incident, or — after that replica died and its lease ran out — the one
+// that got the redelivery. A run waiting for approval has no owner; the
+// replica that receives the decision carries it on.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/amsproject/ams/pkg/config"
+	"github.com/amsproject/ams/services/executor/internal/rails"
+	"github.com/amsproject/ams/services/executor/internal/step"
+	"github.com/amsproject/ams/services/executor/runbook"
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+)
+
+// AWS runs the AWS step kinds through the tenant's role.
+type AWS interface {
+	SSM(ctx context.Context, tenant string, acct *config.ExecutorAWS, instanceID, document string, params map[string]string, timeout time.Duration) (step.Result, error)
+	EC2(ctx context.Context, tenant string, acct *config.ExecutorAWS, action, instanceID string, timeout time.Duration) (step.Result, error)
+	CloudWatch(ctx context.Context, tenant string, acct *config.ExecutorAWS, namespace, metric string, dims map[string]string, stat string, period, lookback time.Duration) (step.Result, error)
+}
+
+// SSH runs a command on a host with the tenant's keys.
+type SSH interface {
+	Run(ctx context.Context, tenant string, cfg *config.ExecutorSSH, host string, argv []string, timeout time.Duration) (step.Result, error)
+}
+
+// Probe runs the network checks.
+type Probe interface {
+	HTTP(ctx context.Context, url, method string, expectStatus int, timeout time.Duration) (step.Result, error)
+	TCP(ctx context.Context, address string, timeout time.Duration) (step.Result, error)
+	DNS(ctx context.Context, name, qtype string, timeout time.Duration) (step.Result, error)
+}
+
+// HostScope says whether a host or URL is the tenant's.
+type HostScope interface {
+	Check(target string) error
+	CheckURL(rawURL string) error
+}
+
+// Publisher stores an event with an idempotency key.
+type Publisher interface {
+	Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error)
+}
+
+// Tenant is what the engine knows of one tenant.
+type Tenant struct {
+	Executor config.TenantExecutor
+	Hosts    HostScope
+}
+
+// Options wires an engine.
+type Options struct {
+	Runs      jetstream.KeyValue
+	Rails     *rails.Rails
+	Publisher Publisher
+	// Schedule asks the bus to deliver data on target at a time (approval
+	// timeouts); bus.Schedule bound to a JetStream.
+	Schedule func(ctx context.Context, subject, target string, at time.Time, data []byte) error
+	// Runbooks returns the runbooks in force.
+	Runbooks func() map[string]*runbook.Runbook
+	Tenants  map[string]*Tenant
+	AWS      AWS
+	SSH      SSH
+	Probe    Probe
+	// Owner names this replica in run records.
+	Owner           string
+	Lease           time.Duration
+	ApprovalTimeout time.Duration
+	// QueueWait is how long a run waits for one of its tenant's
+	// concurrency slots before it is skipped (default 10m).
+	QueueWait time.Duration
+	// Beat is how often a running run renews its lease and tells the bus it
+	// is still working (default Lease/4).
+	Beat time.Duration
+	Now  func() time.Time
+	Log  *slog.Logger
+	// Observe is told each finished run's tenant and outcome (metrics).
+	Observe func(tenant string, outcome amsv1.ActionOutcome)
+}
+
+// Engine runs runbooks.
+type Engine struct {
+	o Options
+}
+
+// ErrBusy means another replica holds the run's lease; try again later.
+var ErrBusy = errors.New("another replica is running this incident's runbook; retry after its lease")
+
+// New returns an engine.
+func New(o Options) *Engine {
+	if o.QueueWait <= 0 {
+		o.QueueWait = 10 * time.Minute
+	}
+	if o.Beat <= 0 {
+		o.Beat = o.Lease / 4
+	}
+	if o.Observe == nil {
+		o.Observe = func(string, amsv1.ActionOutcome) {}
+	}
+	return &Engine{o: o}
+}
+
+// Rail names, as recorded and published.
+const (
+	RailKillSwitch  = "kill-switch"
+	RailStorm       = "storm"
+	RailRateLimit   = "rate-limit"
+	RailConcurrency = "concurrency"
+	RailDryRun      = "dry-run"
+	RailApproval    = "approval"
+	RailTenant      = "tenant-isolation"
+)
+
+// run is one run being driven by this replica.
+type run struct {
+	e   *Engine
+	mu  sync.Mutex // guards rec and rev against the heartbeat
+	rec *Record
+	rev uint64
+	rb  *runbook.Runbook
+	inc *amsv1.Incident
+	t   *Tenant
+}
+
+// save writes the record under the run's lock.
+func (r *run) save(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.saveLocked(ctx)
+}
+
+func (r *run) saveLocked(ctx context.Context) error {
+	rev, err := save(ctx, r.e.o.Runs, r.rec, r.rev)
+	if err != nil {
+		return err
+	}
+	r.rev = rev
+	return nil
+}
+
+// Handle starts or resumes the run for an opened incident. beat tells the
+// bus the message is still being worked on. A nil error means the incident
+// needs nothing more from this delivery (run finished, waiting for
+// approval, or already done before).
+func (e *Engine) Handle(ctx context.Context, inc *amsv1.Incident, beat func()) error {
+	key := Key(inc.GetTenant(), inc.GetId())
+	rec, rev, err := load(ctx, e.o.Runs, key)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		rec = e.begin(ctx, inc)
+		rev, err = save(ctx, e.o.Runs, rec, 0)
+		switch {
+		case errors.Is(err, ErrLost):
+			// Another replica created it first: follow its record.
+			if rec, rev, err = load(ctx, e.o.Runs, key); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case rec.Finished:
+			e.o.Observe(rec.Tenant, amsv1.ActionOutcome(amsv1.ActionOutcome_value[rec.Outcome]))
+		}
+	}
+	return e.drive(ctx, rec, rev, beat)
+}
+
+// begin decides what a new run is: which runbook, its parameters, and the
+// rails that end it before any step (storm). It does no I/O with machines.
+func (e *Engine) begin(ctx context.Context, inc *amsv1.Incident) *Record {
+	now := e.o.Now()
+	rec := &Record{Tenant: inc.GetTenant(), Incident: inc.GetId(), Runbook: inc.GetRunbook(), StartedAt: now}
+	rec.IncidentPB, _ = proto.Marshal(inc)
+	finish := func(outcome amsv1.ActionOutcome, rail, reason string) *Record {
+		rec.Finished, rec.FinishedAt = true, now
+		rec.Outcome, rec.Rail, rec.Reason = outcome.String(), rail, reason
+		return rec
+	}
+	if inc.GetRunbook() == "" {
+		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK, "", "no rule selected a runbook for this incident")
+	}
+	rb := e.o.Runbooks()[inc.GetRunbook()]
+	if rb == nil {
+		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", fmt.Sprintf("the rules selected runbook %q, but no runbook has that name (check executor.runbooks_dir and the rule)", inc.GetRunbook()))
+	}
+	t := e.o.Tenants[inc.GetTenant()]
+	if t == nil {
+		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, RailTenant, fmt.Sprintf("tenant %q is not in the configuration; nothing runs", inc.GetTenant()))
+	}
+	alert := inc.GetAlert()
+	applies, err := rb.Applies(ctx, alert, inc)
+	if err != nil {
+		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", err.Error())
+	}
+	if !applies {
+		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK, "", fmt.Sprintf("runbook %s does not apply to this incident (applies_to: %s)", rb.Name, rb.AppliesTo))
+	}
+	params, err := rb.Parameters(ctx, alert, inc)
+	if err != nil {
+		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", err.Error())
+	}
+	rec.Params = params
+	rec.Procedure = rb.RenderProcedure(params)
+	rec.DryRun = rb.DryRun || t.Executor.DryRun
+	if rec.DryRun {
+		why := "the tenant is in dry run (tenants[].executor.dry_run)"
+		if rb.DryRun {
+			why = "the runbook is in dry run (dry_run: true)"
+		}
+		rec.Decisions = append(rec.Decisions, Decision{Time: now, Rail: RailDryRun, Decision: "reported", Reason: why + ": checks run, recovery steps are only reported"})
+	}
+	if rb.RecoverySteps() > 0 {
+		id, count, err := e.o.Rails.Storm(ctx, rec.Tenant, rec.Incident, t.Executor.Storm, now)
+		switch {
+		case err != nil:
+			rec.Decisions = append(rec.Decisions, Decision{Time: now, Rail: RailStorm, Decision: "blocked", Reason: "the storm breaker could not be read: " + err.Error()})
+			return finish(amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, RailStorm, "the storm breaker could not be read; no recovery without it: "+err.Error())
+		case id != "":
+			rec.StormID = id
+			reason := fmt.Sprintf("storm: %d incidents of this tenant in the last %s (breaker at %d); recovery stops and escalation pages once for the storm %s", count, t.Executor.Storm.Window, t.Executor.Storm.Incidents, id)
+			rec.Decisions = append(rec.Decisions, Decision{Time: now, Rail: RailStorm, Decision: "blocked", Reason: reason})
+			return finish(amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, RailStorm, reason)
+		}
+	}
+	return rec
+}
+
+// drive carries a run on from its record.
+func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()) error {
+	r := &run{e: e, rec: rec, rev: rev}
+	if rec.Finished {
+		return r.announceEnd(ctx)
+	}
+	if rec.Waiting != nil {
+		return r.announceApproval(ctx)
+	}
+	now := e.o.Now()
+	if rec.Owner != "" && rec.Owner != e.o.Owner && rec.LeaseUntil.After(now) {
+		return ErrBusy
+	}
+	r.inc = &amsv1.Incident{}
+	if err := proto.Unmarshal(rec.IncidentPB, r.inc); err != nil {
+		return fmt.Errorf("run %s: incident snapshot: %w", Key(rec.Tenant, rec.Incident), err)
+	}
+	r.rb = e.o.Runbooks()[rec.Runbook]
+	r.t = e.o.Tenants[rec.Tenant]
+	if r.rb == nil || r.t == nil {
+		return r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", fmt.Sprintf("runbook %q or tenant %q is no longer configured; the run cannot go on", rec.Runbook, rec.Tenant))
+	}
+	if rec.Owner != "" && rec.Owner != e.o.Owner {
+		rec.Decisions = append(rec.Decisions, Decision{Time: now, Rail: "lease", Decision: "taken-over", Reason: fmt.Sprintf("replica %s stopped renewing its lease (until %s); %s carries the run on", rec.Owner, rec.LeaseUntil.Format(time.RFC3339), e.o.Owner)})
+	}
+	rec.Owner, rec.LeaseUntil = e.o.Owner, now.Add(e.o.Lease)
+	if err := r.save(ctx); err != nil {
+		if errors.Is(err, ErrLost) {
+			return ErrBusy
+		}
+		return err
+	}
+	held, err := r.acquire(ctx, beat)
+	if err != nil || !held {
+		return err
+	}
+	defer func() {
+		// A fresh context: release even when ctx has ended; a slot not
+		// released only waits for its lease.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := e.o.Rails.Release(rctx, rec.Tenant, rec.Incident); err != nil {
+			e.o.Log.Warn("release concurrency slot", "tenant", rec.Tenant, "incident", rec.Incident, "err", err)
+		}
+	}()
+	stop := r.heartbeat(ctx, beat)
+	defer stop()
+	if !rec.StartAnnounced {
+		if err := r.announceStart(ctx); err != nil {
+			return err
+		}
+	}
+	return r.steps(ctx, beat)
+}
+
+// acquire takes a concurrency slot, waiting for one up to QueueWait. It
+// returns false (and has finished the run) when none came.
+func (r *run) acquire(ctx context.Context, beat func()) (bool, error) {
+	e := r.e
+	limit := r.t.Executor.Concurrency
+	deadline := e.o.Now().Add(e.o.QueueWait)
+	waited := false
+	for {
+		now := e.o.Now()
+		ok, err := e.o.Rails.Acquire(ctx, r.rec.Tenant, r.rec.Incident, limit, now, now.Add(e.o.Lease))
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			if waited {
+				r.rec.Decisions = append(r.rec.Decisions, Decision{Time: now, Rail: RailConcurrency, Decision: "waited", Reason: fmt.Sprintf("waited for one of the tenant's %d run slots", limit)})
+			}
+			return true, nil
+		}
+		if now.After(deadline) {
+			reason := fmt.Sprintf("concurrency: the tenant's %d run slots stayed busy for %s", limit, e.o.QueueWait)
+			r.rec.Decisions = append(r.rec.Decisions, Decision{Time: now, Rail: RailConcurrency, Decision: "blocked", Reason: reason})
+			return false, r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, RailConcurrency, reason)
+		}
+		waited = true
+		beat()
+		if err := sleep(ctx, time.Second); err != nil {
+			return false, err
+		}
+		// Keep the lease while waiting.
+		r.mu.Lock()
+		r.rec.LeaseUntil = e.o.Now().Add(e.o.Lease)
+		err = r.saveLocked(ctx)
+		r.mu.Unlock()
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+// heartbeat renews the lease, the concurrency slot and the bus delivery
+// while steps run, until the returned stop is called.
+func (r *run) heartbeat(ctx context.Context, beat func()) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.e.o.Beat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			beat()
+			now := r.e.o.Now()
+			r.mu.Lock()
+			r.rec.LeaseUntil = now.Add(r.e.o.Lease)
+			err := r.saveLocked(ctx)
+			r.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				r.e.o.Log.Warn("renew run lease", "tenant", r.rec.Tenant, "incident", r.rec.Incident, "err", err)
+			}
+			if _, err := r.e.o.Rails.Acquire(ctx, r.rec.Tenant, r.rec.Incident, r.t.Executor.Concurrency, now, now.Add(r.e.o.Lease)); err != nil && ctx.Err() == nil {
+				r.e.o.Log.Warn("renew concurrency slot", "tenant", r.rec.Tenant, "incident", r.rec.Incident, "err", err)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

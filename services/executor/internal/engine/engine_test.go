@@ -1,0 +1,501 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace/noop"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/amsproject/ams/pkg/bus"
+	"github.com/amsproject/ams/pkg/config"
+	"github.com/amsproject/ams/pkg/natstest"
+	"github.com/amsproject/ams/services/executor/internal/rails"
+	"github.com/amsproject/ams/services/executor/internal/step"
+	"github.com/amsproject/ams/services/executor/runbook"
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+)
+
+// machines stands in for the step kinds: what a real host or AWS would
+// answer, and a log of what was done. The step kinds themselves are tested
+// against real protocols in their packages; here the engine's decisions are.
+type machines struct {
+	mu       sync.Mutex
+	calls    []string
+	healthy  bool          // what checks see
+	fixWorks bool          // whether a recovery makes it healthy
+	block    chan struct{} // when set, recoveries wait on it
+	started  chan string   // told when a recovery starts
+}
+
+func (m *machines) record(s string) {
+	m.mu.Lock()
+	m.calls = append(m.calls, s)
+	m.mu.Unlock()
+}
+
+func (m *machines) count(prefix string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, c := range m.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *machines) recover(ctx context.Context, what string) (step.Result, error) {
+	m.record(what)
+	if m.started != nil {
+		m.started <- what
+	}
+	if m.block != nil {
+		select {
+		case <-m.block:
+		case <-ctx.Done():
+			return step.Result{}, &step.UnknownOutcomeError{Err: ctx.Err()}
+		}
+	}
+	m.mu.Lock()
+	if m.fixWorks {
+		m.healthy = true
+	}
+	m.mu.Unlock()
+	return step.Result{OK: true, Output: "done"}, nil
+}
+
+func (m *machines) check(what string) step.Result {
+	m.record(what)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.healthy {
+		return step.Result{OK: true, ExitCode: 0, Output: "active"}
+	}
+	return step.Result{OK: false, ExitCode: 3, Output: "inactive"}
+}
+
+func (m *machines) SSM(ctx context.Context, _ string, _ *config.ExecutorAWS, instance, doc string, params map[string]string, _ time.Duration) (step.Result, error) {
+	return m.recover(ctx, fmt.Sprintf("ssm %s %s %v", doc, instance, params))
+}
+
+func (m *machines) EC2(ctx context.Context, _ string, _ *config.ExecutorAWS, action, instance string, _ time.Duration) (step.Result, error) {
+	if action == runbook.EC2Status {
+		return m.check("ec2 status " + instance), nil
+	}
+	return m.recover(ctx, "ec2 "+action+" "+instance)
+}
+
+func (m *machines) CloudWatch(context.Context, string, *config.ExecutorAWS, string, string, map[string]string, string, time.Duration, time.Duration) (step.Result, error) {
+	m.record("cloudwatch")
+	return step.Result{OK: true, Value: 97}, nil
+}
+
+func (m *machines) Run(ctx context.Context, _ string, _ *config.ExecutorSSH, host string, argv []string, _ time.Duration) (step.Result, error) {
+	if argv[0] == "systemctl" && argv[1] == "restart" {
+		return m.recover(ctx, fmt.Sprintf("ssh %s %q", host, argv))
+	}
+	return m.check(fmt.Sprintf("ssh %s %q", host, argv)), nil
+}
+
+func (m *machines) HTTP(_ context.Context, url, _ string, _ int, _ time.Duration) (step.Result, error) {
+	return m.check("http " + url), nil
+}
+
+func (m *machines) TCP(_ context.Context, addr string, _ time.Duration) (step.Result, error) {
+	return m.check("tcp " + addr), nil
+}
+
+func (m *machines) DNS(_ context.Context, name, _ string, _ time.Duration) (step.Result, error) {
+	return m.check("dns " + name), nil
+}
+
+// hosts is a host scope of exact names.
+type hosts map[string]bool
+
+func (h hosts) Check(t string) error {
+	if !h[t] {
+		return &step.OutsideTenantError{Tenant: "acme", Target: t, Reason: "not in the tenant's hosts"}
+	}
+	return nil
+}
+
+func (h hosts) CheckURL(u string) error { return h.Check(strings.Split(strings.TrimPrefix(u, "https://"), "/")[0]) }
+
+const webRunbook = `name: web-restart
+description: Restart the web unit and verify.
+parameters:
+  host: {from: alert.resource.host, pattern: '^[a-z0-9][a-z0-9.-]{0,62}$'}
+  unit: {from: 'alert.labels.?unit.orValue("nginx.service")', pattern: '^[a-z0-9][a-z0-9_.@-]{0,62}\.service$'}
+steps:
+  - name: state
+    kind: ssh
+    ssh: {host: "{{host}}", argv: [systemctl, is-active, "{{unit}}"]}
+  - name: restart
+    kind: ssh
+    recovery: true
+    when: '!steps.state.ok'
+    ssh: {host: "{{host}}", argv: [systemctl, restart, "{{unit}}"]}
+  - name: verify
+    kind: verify
+    verify: {step: state, until: steps.state.ok, every: 1s, for: 2s}
+procedure: Check {{unit}} on {{host}}.
+`
+
+type harness struct {
+	t    *testing.T
+	js   jetstream.JetStream
+	runs jetstream.KeyValue
+	rkv  jetstream.KeyValue
+	m    *machines
+	rbs  map[string]*runbook.Runbook
+	ten  *Tenant
+	now  time.Time
+	mu   sync.Mutex
+	kill bool
+}
+
+func newHarness(t *testing.T, runbooks ...string) *harness {
+	srv := natstest.RunServer(t)
+	_, js := natstest.Connect(t, srv)
+	ctx := context.Background()
+	runs, err := bus.EnsureKV(ctx, js, RunsBucketConfig(1))
+	require.NoError(t, err)
+	rkv, err := bus.EnsureKV(ctx, js, rails.BucketConfig(1))
+	require.NoError(t, err)
+	_, err = bus.EnsureStream(ctx, js, jetstream.StreamConfig{Name: "ACTIONS", Subjects: []string{"ams.action.>"}, Duplicates: time.Minute})
+	require.NoError(t, err)
+	_, err = bus.EnsureStream(ctx, js, jetstream.StreamConfig{Name: ControlStream, Subjects: []string{"ams.executor.>"}, AllowMsgSchedules: true, MaxMsgsPerSubject: 1})
+	require.NoError(t, err)
+	h := &harness{t: t, js: js, runs: runs, rkv: rkv, m: &machines{fixWorks: true}, rbs: map[string]*runbook.Runbook{}, now: time.Now()}
+	for i, src := range append([]string{webRunbook}, runbooks...) {
+		rb, err := runbook.Load([]byte(src), fmt.Sprintf("rb%d.yaml", i))
+		require.NoError(t, err)
+		h.rbs[rb.Name] = rb
+	}
+	h.ten = &Tenant{Hosts: hosts{"web-1.acme.internal": true}, Executor: config.TenantExecutor{
+		Concurrency: 2, Storm: config.Storm{Incidents: 5, Window: 10 * time.Minute},
+		RateLimits: config.RateLimits{PerTarget: config.RateLimit{Count: 3, Window: 6 * time.Hour}, PerRunbook: config.RateLimit{Count: 20, Window: time.Hour}},
+		SSH:        &config.ExecutorSSH{User: "ams"}, AWS: &config.ExecutorAWS{Region: "ap-northeast-1"},
+	}}
+	return h
+}
+
+func (h *harness) engine(owner string) *Engine {
+	return New(Options{
+		Runs: h.runs, Rails: rails.New(h.rkv, false), Publisher: bus.NewPublisher(h.js, "executor", noop.NewTracerProvider()),
+		Schedule: func(ctx context.Context, subject, target string, at time.Time, data []byte) error {
+			return bus.Schedule(ctx, h.js, subject, target, at, data)
+		},
+		Runbooks: func() map[string]*runbook.Runbook { return h.rbs },
+		Tenants:  map[string]*Tenant{"acme": h.ten},
+		AWS:      h.m, SSH: h.m, Probe: h.m,
+		Owner: owner, Lease: 2 * time.Second, ApprovalTimeout: time.Minute, QueueWait: 3 * time.Second, Beat: 200 * time.Millisecond,
+		Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+func incident(id, rb string) *amsv1.Incident {
+	alert := &amsv1.Alert{Resource: &amsv1.Resource{Host: "web-1.acme.internal", InstanceId: "i-0123456789abcdef0"}, Labels: map[string]string{"unit": "nginx.service"}}
+	return &amsv1.Incident{Id: id, Tenant: "acme", Runbook: rb, Alert: alert, Title: "web down"}
+}
+
+// completed returns the published outcome of an incident.
+func (h *harness) completed(id string) *amsv1.ActionResult {
+	h.t.Helper()
+	s, err := h.js.Stream(context.Background(), "ACTIONS")
+	require.NoError(h.t, err)
+	info, err := s.Info(context.Background())
+	require.NoError(h.t, err)
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		raw, err := s.GetMsg(context.Background(), seq)
+		if err != nil || raw.Subject != "ams.action.completed.acme" {
+			continue
+		}
+		var res amsv1.ActionResult
+		require.NoError(h.t, proto.Unmarshal(raw.Data, &res))
+		if res.GetIncidentId() == id {
+			return &res
+		}
+	}
+	h.t.Fatalf("no completed result for %s", id)
+	return nil
+}
+
+func (h *harness) count(subject string) int {
+	s, err := h.js.Stream(context.Background(), "ACTIONS")
+	require.NoError(h.t, err)
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+	require.NoError(h.t, err)
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c) //nolint:gosec // test counts
+	}
+	return n
+}
+
+func nobeat() {}
+
+func TestCheckRecoverVerifyResolved(t *testing.T) {
+	h := newHarness(t)
+	e := h.engine("r1")
+	ctx := context.Background()
+	require.NoError(t, e.Handle(ctx, incident("inc-1", "web-restart"), nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED, res.GetOutcome(), res.GetReason())
+	require.Len(t, res.GetSteps(), 3)
+	require.Equal(t, []string{"failed", "ok", "ok"}, []string{res.Steps[0].Status, res.Steps[1].Status, res.Steps[2].Status})
+	require.Equal(t, int32(3), res.Steps[0].ExitCode)
+	require.Equal(t, "Check nginx.service on web-1.acme.internal.", res.GetProcedure())
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+
+	// Redelivery: nothing runs again, the same outcome is announced (and
+	// stored once: same message id).
+	require.NoError(t, e.Handle(ctx, incident("inc-1", "web-restart"), nobeat))
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+	require.Equal(t, 1, h.count("ams.action.completed.acme"))
+	require.Equal(t, 1, h.count("ams.action.started.acme"))
+	require.Equal(t, 3, h.count("ams.action.step.acme"))
+}
+
+func TestFailingRecoveryIsUnresolved(t *testing.T) {
+	h := newHarness(t)
+	h.m.fixWorks = false
+	require.NoError(t, h.engine("r1").Handle(context.Background(), incident("inc-1", "web-restart"), nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_UNRESOLVED, res.GetOutcome())
+	require.Contains(t, res.GetReason(), "still not healthy after")
+}
+
+func TestNoRunbookAndBadParameter(t *testing.T) {
+	h := newHarness(t)
+	e := h.engine("r1")
+	ctx := context.Background()
+	require.NoError(t, e.Handle(ctx, incident("inc-none", ""), nobeat))
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK, h.completed("inc-none").GetOutcome())
+
+	require.NoError(t, e.Handle(ctx, incident("inc-missing", "nope"), nobeat))
+	require.Contains(t, h.completed("inc-missing").GetReason(), `no runbook has that name`)
+
+	bad := incident("inc-bad", "web-restart")
+	bad.Alert.Labels["unit"] = "nginx.service; reboot"
+	require.NoError(t, e.Handle(ctx, bad, nobeat))
+	res := h.completed("inc-bad")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, res.GetOutcome())
+	require.Contains(t, res.GetReason(), "parameter unit")
+	require.Contains(t, res.GetReason(), "does not match the pattern")
+	require.Zero(t, h.m.count("ssh"), "no step ran")
+}
+
+func TestOutsideTenantStops(t *testing.T) {
+	h := newHarness(t)
+	inc := incident("inc-1", "web-restart")
+	inc.Alert.Resource.Host = "db-9.other-customer.internal"
+	require.NoError(t, h.engine("r1").Handle(context.Background(), inc, nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, res.GetOutcome())
+	require.Equal(t, RailTenant, res.GetRail())
+	require.Contains(t, res.GetReason(), `target "db-9.other-customer.internal" is not tenant acme's`)
+	require.Zero(t, h.m.count("ssh"))
+}
+
+func TestKillSwitch(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	require.NoError(t, rails.WriteKillSwitch(ctx, h.rkv, rails.KillSwitch{On: true, By: "alice", Reason: "datacenter move"}))
+	require.NoError(t, h.engine("r1").Handle(ctx, incident("inc-1", "web-restart"), nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, res.GetOutcome())
+	require.Equal(t, RailKillSwitch, res.GetRail())
+	require.Contains(t, res.GetReason(), "thrown by alice: datacenter move")
+	require.Equal(t, 1, h.m.count("ssh"), "the check ran, the recovery did not")
+}
+
+func TestDryRun(t *testing.T) {
+	h := newHarness(t)
+	h.ten.Executor.DryRun = true
+	require.NoError(t, h.engine("r1").Handle(context.Background(), incident("inc-1", "web-restart"), nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, res.GetOutcome())
+	require.Equal(t, RailDryRun, res.GetRail())
+	require.Equal(t, StatusDryRun, res.Steps[1].Status)
+	require.Contains(t, res.Steps[1].Reason, `dry run: would run ssh ["systemctl" "restart" "nginx.service"] on web-1.acme.internal`)
+	require.Zero(t, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+	require.True(t, res.GetDryRun())
+}
+
+func TestRateLimitPerTarget(t *testing.T) {
+	h := newHarness(t)
+	h.ten.Executor.RateLimits.PerTarget = config.RateLimit{Count: 2, Window: 6 * time.Hour}
+	h.m.fixWorks = false // every run needs the restart
+	e := h.engine("r1")
+	for i := range 3 {
+		require.NoError(t, e.Handle(context.Background(), incident(fmt.Sprintf("inc-%d", i), "web-restart"), nobeat))
+	}
+	require.Equal(t, 2, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+	res := h.completed("inc-2")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, res.GetOutcome())
+	require.Equal(t, RailRateLimit, res.GetRail())
+	require.Contains(t, res.GetReason(), "target web-1.acme.internal already had 2 recovery steps in the last 6h0m0s")
+}
+
+func TestStormBreaker(t *testing.T) {
+	h := newHarness(t)
+	h.ten.Executor.Storm = config.Storm{Incidents: 2, Window: 10 * time.Minute}
+	e := h.engine("r1")
+	for i := range 4 {
+		require.NoError(t, e.Handle(context.Background(), incident(fmt.Sprintf("inc-%d", i), "web-restart"), nobeat))
+	}
+	first, third, fourth := h.completed("inc-0"), h.completed("inc-2"), h.completed("inc-3")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED, first.GetOutcome())
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, third.GetOutcome())
+	require.Equal(t, RailStorm, third.GetRail())
+	require.NotEmpty(t, third.GetStormId())
+	require.Equal(t, third.GetStormId(), fourth.GetStormId(), "one storm, one id: escalation pages once")
+	require.Contains(t, third.GetReason(), "3 incidents of this tenant in the last 10m0s (breaker at 2)")
+}
+
+func TestApproval(t *testing.T) {
+	approvalRunbook := strings.Replace(strings.Replace(webRunbook, "name: web-restart", "name: web-approve", 1), "    recovery: true\n", "    recovery: true\n    approval: true\n", 1)
+	h := newHarness(t, approvalRunbook)
+	e := h.engine("r1")
+	ctx := context.Background()
+
+	// Approved: the run goes on after the decision.
+	require.NoError(t, e.Handle(ctx, incident("inc-1", "web-approve"), nobeat))
+	rec, err := LoadRecord(ctx, h.runs, "acme", "inc-1")
+	require.NoError(t, err)
+	stepName, err := WaitingStep(rec)
+	require.NoError(t, err)
+	require.Equal(t, "restart", stepName)
+	require.Equal(t, 1, h.count("ams.action.approval.acme"))
+	require.Zero(t, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+	require.NoError(t, e.Decide(ctx, &amsv1.DecideApprovalRequest{Tenant: "acme", IncidentId: "inc-1", Approve: true, By: "bob"}, nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED, res.GetOutcome())
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+	require.True(t, hasDecision(res, RailApproval, "approved", "approved by bob"))
+
+	// A late second decision changes nothing.
+	require.NoError(t, e.Decide(ctx, &amsv1.DecideApprovalRequest{Tenant: "acme", IncidentId: "inc-1", Approve: false, By: "eve"}, nobeat))
+	require.Equal(t, 1, h.count("ams.action.completed.acme"))
+
+	// Denied.
+	h.m.mu.Lock()
+	h.m.healthy = false
+	h.m.mu.Unlock()
+	require.NoError(t, e.Handle(ctx, incident("inc-2", "web-approve"), nobeat))
+	require.NoError(t, e.Decide(ctx, &amsv1.DecideApprovalRequest{Tenant: "acme", IncidentId: "inc-2", Approve: false, By: "carol", Comment: "customer freeze"}, nobeat))
+	res = h.completed("inc-2")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_UNRESOLVED, res.GetOutcome())
+	require.Equal(t, RailApproval, res.GetRail())
+	require.Contains(t, res.GetReason(), "denied by carol: customer freeze")
+
+	// No answer: the timeout ends it.
+	require.NoError(t, e.Handle(ctx, incident("inc-3", "web-approve"), nobeat))
+	rec, err = LoadRecord(ctx, h.runs, "acme", "inc-3")
+	require.NoError(t, err)
+	early := New(e.o)
+	require.NoError(t, early.Timeout(ctx, "acme", "inc-3", "restart"))
+	rec2, err := LoadRecord(ctx, h.runs, "acme", "inc-3")
+	require.NoError(t, err)
+	require.False(t, rec2.Finished, "a timeout before the deadline changes nothing")
+	late := e.o
+	late.Now = func() time.Time { return rec.Waiting.Deadline.Add(time.Second) }
+	require.NoError(t, New(late).Timeout(ctx, "acme", "inc-3", "restart"))
+	res = h.completed("inc-3")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_UNRESOLVED, res.GetOutcome())
+	require.Contains(t, res.GetReason(), "no approval for recovery step restart")
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`), "neither denied nor timed-out runs restarted anything")
+}
+
+func hasDecision(res *amsv1.ActionResult, rail, decision, reason string) bool {
+	for _, d := range res.GetDecisions() {
+		if d.GetRail() == rail && d.GetDecision() == decision && strings.Contains(d.GetReason(), reason) {
+			return true
+		}
+	}
+	return false
+}
+
+// A replica dies in the middle of a recovery: the other takes the run over
+// after the lease and never re-runs the recovery; it verifies instead.
+func TestTakeoverAfterCrashVerifiesNotReruns(t *testing.T) {
+	h := newHarness(t)
+	h.m.block = make(chan struct{})
+	h.m.started = make(chan string, 1)
+	ctx := context.Background()
+	crashed, crash := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.engine("r1").Handle(crashed, incident("inc-1", "web-restart"), nobeat) }()
+	<-h.m.started
+	// The recovery fixed the service but the replica died before recording it.
+	h.m.mu.Lock()
+	h.m.healthy = true
+	h.m.mu.Unlock()
+	crash()
+	require.ErrorIs(t, <-done, context.Canceled)
+	rec, err := LoadRecord(ctx, h.runs, "acme", "inc-1")
+	require.NoError(t, err)
+	require.Equal(t, StatusRunning, rec.last().Status, "the recovery was recorded as started before it ran")
+
+	r2 := h.engine("r2")
+	require.ErrorIs(t, r2.Handle(ctx, incident("inc-1", "web-restart"), nobeat), ErrBusy, "r1's lease still holds")
+	time.Sleep(2100 * time.Millisecond) // the lease (2s) runs out
+	require.NoError(t, r2.Handle(ctx, incident("inc-1", "web-restart"), nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED, res.GetOutcome(), res.GetReason())
+	require.Contains(t, res.GetReason(), "outcome of recovery step restart is unknown")
+	require.Equal(t, StatusUnknown, res.Steps[1].Status)
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`), "never re-run blindly")
+	require.True(t, hasDecision(res, "lease", "taken-over", "replica r1 stopped renewing its lease"))
+}
+
+func TestUnknownAndUnhealthyIsFailed(t *testing.T) {
+	h := newHarness(t)
+	h.m.block = make(chan struct{})
+	h.m.started = make(chan string, 1)
+	h.m.fixWorks = false
+	ctx := context.Background()
+	crashed, crash := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.engine("r1").Handle(crashed, incident("inc-1", "web-restart"), nobeat) }()
+	<-h.m.started
+	crash()
+	<-done
+	time.Sleep(2100 * time.Millisecond)
+	require.NoError(t, h.engine("r2").Handle(ctx, incident("inc-1", "web-restart"), nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, res.GetOutcome())
+	require.Contains(t, res.GetReason(), "outcome unknown: recovery step restart may or may not have run")
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+}
+
+func TestConcurrencyLimitAcrossReplicas(t *testing.T) {
+	h := newHarness(t)
+	h.ten.Executor.Concurrency = 1
+	h.m.block = make(chan struct{})
+	h.m.started = make(chan string, 4)
+	ctx := context.Background()
+	done := make(chan error, 2)
+	go func() { done <- h.engine("r1").Handle(ctx, incident("inc-1", "web-restart"), nobeat) }()
+	<-h.m.started
+	go func() { done <- h.engine("r2").Handle(ctx, incident("inc-2", "web-restart"), nobeat) }()
+	// r2 waits for the slot; QueueWait is 3s, so releasing within it lets it run.
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`), "the second run waits for the tenant's only slot")
+	close(h.m.block)
+	require.NoError(t, <-done)
+	require.NoError(t, <-done)
+	res := h.completed("inc-2")
+	require.True(t, hasDecision(res, RailConcurrency, "waited", "waited for one of the tenant's 1 run slots"), "%v", res.GetDecisions())
+}
