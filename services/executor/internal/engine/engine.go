@@ -22,10 +22,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/amsproject/ams/pkg/config"
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/executor/internal/rails"
 	"github.com/amsproject/ams/services/executor/internal/step"
 	"github.com/amsproject/ams/services/executor/runbook"
-	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 )
 
 // AWS runs the AWS step kinds through the tenant's role.

@@ -11,17 +11,17 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/trace/noop"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/amsproject/ams/pkg/bus"
 	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/natstest"
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/executor/internal/rails"
 	"github.com/amsproject/ams/services/executor/internal/step"
 	"github.com/amsproject/ams/services/executor/runbook"
-	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 )
 
 // machines stands in for the step kinds: what a real host or AWS would
@@ -129,7 +129,9 @@ func (h hosts) Check(t string) error {
 	return nil
 }
 
-func (h hosts) CheckURL(u string) error { return h.Check(strings.Split(strings.TrimPrefix(u, "https://"), "/")[0]) }
+func (h hosts) CheckURL(u string) error {
+	return h.Check(strings.Split(strings.TrimPrefix(u, "https://"), "/")[0])
+}
 
 const webRunbook = `name: web-restart
 description: Restart the web unit and verify.

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/executor/internal/step"
 	"github.com/amsproject/ams/services/executor/runbook"
-	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 )
 
 // steps runs the runbook's steps from rec.Next to the end, then finishes.
