@@ -64,7 +64,7 @@ func incidentsConsumer() bus.ConsumerSpec {
 
 func actionsConsumer() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
-		Stream: "ACTIONS", Durable: "escalation-actions", FilterSubjects: []string{"ams.action.>"},
+		Stream: "ACTIONS", Durable: "escalation-actions", FilterSubjects: []string{"ams.action.completed.>", "ams.action.approval.>"},
 		Description: "Escalation: automation outcomes.",
 	}
 }

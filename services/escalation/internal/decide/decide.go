@@ -22,6 +22,14 @@ type State struct {
 	OutcomeReason string    `json:"outcome_reason,omitempty"`
 	Escalated     bool      `json:"escalated,omitempty"`
 	EscalatedAt   time.Time `json:"escalated_at,omitzero"`
+	// StormID is set when the executor skipped automation for a storm of
+	// the tenant's incidents: the page is the storm's, one for all of them.
+	StormID string `json:"storm_id,omitempty"`
+	// ApprovalStep is a recovery step waiting for a person's approval; a
+	// human is asked once per step.
+	ApprovalStep   string    `json:"approval_step,omitempty"`
+	ApprovalReason string    `json:"approval_reason,omitempty"`
+	ApprovalAt     time.Time `json:"approval_at,omitzero"`
 }
 
 // OnIncident folds an incident snapshot into s and reports whether s changed.
@@ -44,9 +52,20 @@ func (s *State) OnIncident(inc *amsv1.Incident) bool {
 // OnAction folds an action result into s and decides whether to escalate:
 // automation that did not resolve an incident still open needs a human.
 func (s *State) OnAction(res *amsv1.ActionResult, now time.Time) bool {
+	switch res.GetEvent() {
+	case amsv1.ActionEvent_ACTION_EVENT_APPROVAL:
+		if s.ApprovalStep == res.GetApprovalStep() || s.Outcome != "" || s.Resolved {
+			return false
+		}
+		s.ApprovalStep, s.ApprovalReason, s.ApprovalAt = res.GetApprovalStep(), res.GetReason(), now
+		return true
+	case amsv1.ActionEvent_ACTION_EVENT_STARTED, amsv1.ActionEvent_ACTION_EVENT_STEP:
+		return false // progress, not an outcome
+	}
 	if s.Outcome != "" {
 		return false
 	}
+	s.StormID = res.GetStormId()
 	s.Outcome = res.GetOutcome().String()
 	s.OutcomeReason = res.GetReason()
 	if !s.Resolved && res.GetOutcome() != amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED {
@@ -59,9 +78,26 @@ func (s *State) OnAction(res *amsv1.ActionResult, now time.Time) bool {
 // incident and decision, so announcing them again stores nothing new.
 func (s *State) Events() []*amsv1.EscalationEvent {
 	var out []*amsv1.EscalationEvent
-	if s.Escalated {
+	if s.ApprovalStep != "" {
 		out = append(out, &amsv1.EscalationEvent{
-			Id:         "esc-" + s.IncidentID + "-escalate",
+			Id:         "esc-" + s.IncidentID + "-approval-" + s.ApprovalStep,
+			Tenant:     s.Tenant,
+			IncidentId: s.IncidentID,
+			Decision:   amsv1.EscalationDecision_ESCALATION_DECISION_ESCALATE,
+			Reason:     "approval needed: " + s.ApprovalReason,
+			Level:      1,
+			Target:     "on-call",
+		})
+	}
+	if s.Escalated {
+		id := "esc-" + s.IncidentID + "-escalate"
+		if s.StormID != "" {
+			// Every incident of a storm carries the same id, so the bus
+			// stores one page for the storm.
+			id = "esc-" + s.StormID
+		}
+		out = append(out, &amsv1.EscalationEvent{
+			Id:         id,
 			Tenant:     s.Tenant,
 			IncidentId: s.IncidentID,
 			Decision:   amsv1.EscalationDecision_ESCALATION_DECISION_ESCALATE,

@@ -241,3 +241,34 @@ func TestStateJSONRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"tenant":"acme","incident_id":"inc-1"}`, string(fresh), "zero times and flags are omitted")
 }
+
+func TestProgressApprovalAndStorm(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	s := &State{Tenant: "acme", IncidentID: "inc-1"}
+	started := &amsv1.ActionResult{Event: amsv1.ActionEvent_ACTION_EVENT_STARTED}
+	require.False(t, s.OnAction(started, now), "a run starting is not an outcome")
+	require.False(t, s.OnAction(&amsv1.ActionResult{Event: amsv1.ActionEvent_ACTION_EVENT_STEP}, now))
+	require.Empty(t, s.Events())
+
+	approval := &amsv1.ActionResult{Event: amsv1.ActionEvent_ACTION_EVENT_APPROVAL, Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_AWAITING_APPROVAL, ApprovalStep: "reboot", Reason: "recovery step reboot waits"}
+	require.True(t, s.OnAction(approval, now))
+	require.False(t, s.OnAction(approval, now), "asked once per step")
+	evs := s.Events()
+	require.Len(t, evs, 1)
+	require.Equal(t, "esc-inc-1-approval-reboot", evs[0].GetId())
+	require.Contains(t, evs[0].GetReason(), "approval needed: recovery step reboot waits")
+
+	// The run then ends resolved: no escalation beyond the approval request.
+	done := &amsv1.ActionResult{Event: amsv1.ActionEvent_ACTION_EVENT_COMPLETED, Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED}
+	require.True(t, s.OnAction(done, now))
+	require.False(t, s.Escalated)
+
+	// Two incidents of one storm page with one id.
+	var ids []string
+	for _, id := range []string{"inc-2", "inc-3"} {
+		st := &State{Tenant: "acme", IncidentID: id}
+		require.True(t, st.OnAction(&amsv1.ActionResult{Event: amsv1.ActionEvent_ACTION_EVENT_COMPLETED, Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, StormId: "storm-acme-1"}, now))
+		ids = append(ids, st.Events()[0].GetId())
+	}
+	require.Equal(t, []string{"esc-storm-acme-1", "esc-storm-acme-1"}, ids)
+}
