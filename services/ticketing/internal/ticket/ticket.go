@@ -5,6 +5,7 @@ package ticket
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -137,6 +138,31 @@ func updatedText(inc *amsv1.Incident) string {
 
 func actionText(res *amsv1.ActionResult) string {
 	var b strings.Builder
+	switch res.GetEvent() {
+	case amsv1.ActionEvent_ACTION_EVENT_STARTED:
+		fmt.Fprintf(&b, "Automation started: runbook %s.", res.GetRunbook())
+		if len(res.GetParameters()) > 0 {
+			b.WriteString("\nParameters (checked against the runbook's patterns):")
+			for _, k := range slices.Sorted(maps.Keys(res.GetParameters())) {
+				fmt.Fprintf(&b, "\n  %s = %s", k, res.GetParameters()[k])
+			}
+		}
+		if res.GetDryRun() {
+			b.WriteString("\nDry run: checks run, recovery steps are only reported.")
+		}
+		if p := strings.TrimSpace(res.GetProcedure()); p != "" {
+			fmt.Fprintf(&b, "\n\nCheck procedure (確認手順):\n%s", p)
+		}
+		return b.String()
+	case amsv1.ActionEvent_ACTION_EVENT_STEP:
+		for _, s := range res.GetSteps() {
+			writeStep(&b, s, true)
+		}
+		return strings.TrimPrefix(b.String(), "\n")
+	case amsv1.ActionEvent_ACTION_EVENT_APPROVAL:
+		fmt.Fprintf(&b, "Automation waits for approval: %s.", res.GetReason())
+		return b.String()
+	}
 	outcome := strings.ToLower(strings.ReplaceAll(short(res.GetOutcome().String(), "ACTION_OUTCOME_"), "_", " "))
 	fmt.Fprintf(&b, "Automation: %s", outcome)
 	if res.GetRunbook() != "" {
@@ -146,13 +172,36 @@ func actionText(res *amsv1.ActionResult) string {
 		fmt.Fprintf(&b, ": %s", res.GetReason())
 	}
 	b.WriteString(".")
+	if res.GetRail() != "" {
+		fmt.Fprintf(&b, "\nStopped by the %s rail.", res.GetRail())
+	}
+	// A completed run lists its steps; their outputs were written with
+	// each step as it finished (a result without an event is from before
+	// step events and keeps its outputs here).
+	withOutput := res.GetEvent() == amsv1.ActionEvent_ACTION_EVENT_UNSPECIFIED
 	for _, s := range res.GetSteps() {
-		fmt.Fprintf(&b, "\n- %s [%s] %s", s.GetName(), s.GetKind(), s.GetStatus())
-		if s.GetOutput() != "" {
-			fmt.Fprintf(&b, "\n%s", s.GetOutput())
-		}
+		writeStep(&b, s, withOutput)
 	}
 	return b.String()
+}
+
+func writeStep(b *strings.Builder, s *amsv1.StepResult, output bool) {
+	fmt.Fprintf(b, "\n- %s [%s] %s", s.GetName(), s.GetKind(), s.GetStatus())
+	if s.GetTarget() != "" {
+		fmt.Fprintf(b, " on %s", s.GetTarget())
+	}
+	if s.GetDuration() != nil && s.GetDuration().AsDuration() > 0 {
+		fmt.Fprintf(b, " in %s", s.GetDuration().AsDuration().Round(time.Millisecond))
+	}
+	if s.GetKind() == "ssh" || s.GetKind() == "ssm" {
+		fmt.Fprintf(b, " (exit %d)", s.GetExitCode())
+	}
+	if s.GetReason() != "" {
+		fmt.Fprintf(b, ": %s", s.GetReason())
+	}
+	if output && s.GetOutput() != "" {
+		fmt.Fprintf(b, "\n%s", s.GetOutput())
+	}
 }
 
 func short(s, prefix string) string { return strings.TrimPrefix(s, prefix) }

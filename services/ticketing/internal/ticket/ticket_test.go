@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
@@ -283,4 +284,26 @@ func TestEventType(t *testing.T) {
 		})
 	}
 	require.Equal(t, "updated", EventName(amsv1.TicketEventType_TICKET_EVENT_TYPE_UNSPECIFIED))
+}
+
+func TestActionEventsOnTheTicket(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	tk := &amsv1.Ticket{Id: "tk-1"}
+	started := &amsv1.ActionResult{Id: "act-inc-1-started", Event: amsv1.ActionEvent_ACTION_EVENT_STARTED, Runbook: "disk-full",
+		Parameters: map[string]string{"host": "web-1", "mount": "/var"}, Procedure: "1. Log in to web-1 and run df -h /var."}
+	step := &amsv1.ActionResult{Id: "act-inc-1-step-1", Event: amsv1.ActionEvent_ACTION_EVENT_STEP, Steps: []*amsv1.StepResult{
+		{Name: "usage", Kind: "ssh", Status: "ok", Target: "web-1", ExitCode: 0, Output: "/dev/xvda1  20G  19G  1G  95% /var", Duration: durationpb.New(1500 * time.Millisecond)},
+	}}
+	done := &amsv1.ActionResult{Id: "act-inc-1", Event: amsv1.ActionEvent_ACTION_EVENT_COMPLETED, Runbook: "disk-full", Outcome: amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED,
+		Reason: "verify-space: healthy", Steps: step.GetSteps()}
+	for _, res := range []*amsv1.ActionResult{started, step, done} {
+		next := AddAction(tk, res, now)
+		require.NotNil(t, next)
+		tk = next
+	}
+	require.Nil(t, AddAction(tk, step, now), "a step announced again is written once")
+	require.Len(t, tk.GetEntries(), 3)
+	require.Equal(t, "Automation started: runbook disk-full.\nParameters (checked against the runbook's patterns):\n  host = web-1\n  mount = /var\n\nCheck procedure (確認手順):\n1. Log in to web-1 and run df -h /var.", tk.Entries[0].GetText())
+	require.Equal(t, "- usage [ssh] ok on web-1 in 1.5s (exit 0)\n/dev/xvda1  20G  19G  1G  95% /var", tk.Entries[1].GetText())
+	require.Equal(t, "Automation: resolved (runbook disk-full): verify-space: healthy.\n- usage [ssh] ok on web-1 in 1.5s (exit 0)", tk.Entries[2].GetText(), "outputs are not repeated at the end")
 }
