@@ -41,6 +41,8 @@ type Server struct {
 	// given (see WithConfigWindows, WithTenants).
 	configWindows ConfigWindows
 	tenants       func(id string) bool
+	// configKill is executor.kill_switch of the configuration.
+	configKill bool
 	// policies are the tenants' classifier policies (WithPolicies).
 	policies *policy.Store
 

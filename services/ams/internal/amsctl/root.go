@@ -78,6 +78,9 @@ func newRootCommand(e env) *cobra.Command {
 		c.replayCommand(),
 		c.sendCommand(),
 		c.runbooksCommand(),
+		c.approvalCommand(true),
+		c.approvalCommand(false),
+		c.killSwitchCommand(),
 	)
 	return root
 }
