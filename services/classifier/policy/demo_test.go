@@ -45,11 +45,11 @@ func TestDemoRules(t *testing.T) {
 		name:  "disk full on a db host pages the DBAs",
 		alert: alert(amsv1.Severity_SEVERITY_CRITICAL, "db-01", "alertname", "DiskFull", "env", "prod"),
 		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P1, Category: "storage", Labels: map[string]string{"team": "dba"},
-			Runbook: "disk-cleanup", EscalationPolicy: "dba-oncall", MatchedRules: []string{"disk-full", "db-disk-full"}},
+			Runbook: "disk-full", EscalationPolicy: "dba-oncall", MatchedRules: []string{"disk-full", "db-disk-full"}},
 	}, {
 		name:  "disk full elsewhere goes to the MSP on-call",
 		alert: alert(amsv1.Severity_SEVERITY_ERROR, "web-01", "alertname", "FilesystemAlmostFull"),
-		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P2, Category: "storage", Runbook: "disk-cleanup",
+		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P2, Category: "storage", Runbook: "disk-full",
 			EscalationPolicy: "msp-oncall", MatchedRules: []string{"disk-full"}},
 	}, {
 		name:  "informational alerts are kept quiet",
@@ -75,17 +75,17 @@ func TestDemoRules(t *testing.T) {
 	}, {
 		name:  "host down waits 2 minutes, then recovers and pages",
 		alert: alert(amsv1.Severity_SEVERITY_CRITICAL, "app-03", "alertname", "InstanceDown"),
-		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P1, Category: "availability", Runbook: "host-recover",
+		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P1, Category: "availability", Runbook: "ec2-status-check-failed",
 			EscalationPolicy: "msp-oncall", Delay: 2 * time.Minute, MatchedRules: []string{"host-down"}},
 	}, {
 		name:  "a failed EC2 status check is a host down",
 		alert: cloudwatch,
-		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P1, Category: "availability", Runbook: "host-recover",
+		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P1, Category: "availability", Runbook: "ec2-status-check-failed",
 			EscalationPolicy: "msp-oncall", Delay: 2 * time.Minute, MatchedRules: []string{"host-down"}},
 	}, {
 		name:  "staging never pages at night",
 		alert: alert(amsv1.Severity_SEVERITY_CRITICAL, "stg-web-01", "alertname", "HostDown", "env", "staging"),
-		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P4, Category: "availability", Runbook: "host-recover",
+		want: rules.Decision{Priority: amsv1.Priority_PRIORITY_P4, Category: "availability", Runbook: "ec2-status-check-failed",
 			Labels: map[string]string{"env_class": "non-production"}, EscalationPolicy: "business-hours",
 			Delay: 2 * time.Minute, MatchedRules: []string{"host-down", "non-production-downgrade"}},
 	}, {

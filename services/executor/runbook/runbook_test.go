@@ -3,6 +3,7 @@ package runbook
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -339,4 +340,18 @@ steps:
 	for i := range want {
 		require.True(t, strings.HasPrefix(got[i], want[i]), "problem %d:\n got %s\nwant %s…", i, got[i], want[i])
 	}
+}
+
+// The example runbooks shipped in deploy/examples load as the executor
+// loads them.
+func TestExampleRunbooks(t *testing.T) {
+	rbs, err := LoadDir("../../../deploy/examples/runbooks")
+	require.NoError(t, err)
+	names := make([]string, 0, len(rbs))
+	for n := range rbs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	require.Equal(t, []string{"disk-full", "ec2-status-check-failed", "high-cpu", "web-service-down"}, names)
+	require.Zero(t, rbs["high-cpu"].RecoverySteps(), "high CPU only gathers information")
 }
