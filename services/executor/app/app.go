@@ -1,39 +1,55 @@
-// Package app is the executor service. Runbooks come in a later issue; today
-// it records, for every opened incident, the outcome "no runbook", so the
-// flow through ticketing and escalation is complete and each incident gets
-// exactly one action result.
+// Package app is the executor service: for every opened incident it runs
+// the runbook the classifier's rules selected, under the safety rails, and
+// publishes what happened on ams.action.<event>.<tenant>: started, each
+// step, approval requests, and the outcome.
 package app
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/amsproject/ams/pkg/bus"
 	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/service"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+	"github.com/amsproject/ams/services/executor/internal/awsstep"
+	"github.com/amsproject/ams/services/executor/internal/engine"
+	"github.com/amsproject/ams/services/executor/internal/probe"
+	"github.com/amsproject/ams/services/executor/internal/rails"
+	"github.com/amsproject/ams/services/executor/internal/scope"
+	"github.com/amsproject/ams/services/executor/internal/sshstep"
+	"github.com/amsproject/ams/services/executor/runbook"
 )
 
 // Name is the component's name everywhere: target, binary, metrics prefix.
 const Name = "executor"
 
-// The executor's topology: it owns the ACTIONS stream and the
-// executor-incidents consumer on INCIDENTS.
+// The executor's topology: it owns the ACTIONS stream, the control stream
+// (approval decisions and timeouts), the runs and rails buckets, and the
+// consumers on INCIDENTS and on its control stream.
 const (
-	// ActionsStream holds action results: ams.action.<event>.<tenant>.
+	// ActionsStream holds action events: ams.action.<event>.<tenant>.
 	ActionsStream = "ACTIONS"
-	durable       = "executor-incidents"
+	// ControlStream holds approval decisions and approval timeouts.
+	ControlStream   = engine.ControlStream
+	incidentDurable = "executor-incidents"
+	controlDurable  = "executor-control"
+	// maxRun bounds one delivery's work: a run longer than this is cut and,
+	// if a recovery was in flight, verified by whoever takes it over.
+	maxRun = 2 * time.Hour
 )
 
 func actionsStream(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        ActionsStream,
-		Description: "Runbook action results from the executor.",
+		Description: "Runbook action events from the executor.",
 		Subjects:    []string{"ams.action.>"},
 		MaxAge:      90 * 24 * time.Hour,
 		Duplicates:  10 * time.Minute,
@@ -41,12 +57,36 @@ func actionsStream(replicas int) jetstream.StreamConfig {
 	}
 }
 
+// controlStream keeps one message per subject: the latest decision or the
+// pending timeout of each incident (message schedules need that).
+func controlStream(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              ControlStream,
+		Description:       "Executor control: approval decisions and approval timeouts.",
+		Subjects:          []string{"ams.executor.>"},
+		MaxAge:            7 * 24 * time.Hour,
+		MaxMsgsPerSubject: 1,
+		AllowMsgSchedules: true,
+		Duplicates:        10 * time.Minute,
+		Replicas:          replicas,
+	}
+}
+
 func incidentsConsumer() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream:         "INCIDENTS",
-		Durable:        durable,
+		Durable:        incidentDurable,
 		Description:    "Executor: run the runbook of each opened incident.",
 		FilterSubjects: []string{"ams.incident.opened.>"},
+	}
+}
+
+func controlConsumer() bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream:         ControlStream,
+		Durable:        controlDurable,
+		Description:    "Executor: carry on or end runs on approval decisions and timeouts.",
+		FilterSubjects: []string{"ams.executor.decision.>", "ams.executor.timeout.>"},
 	}
 }
 
@@ -54,62 +94,141 @@ func incidentsConsumer() bus.ConsumerSpec {
 type Executor struct {
 	cfg      *config.File
 	deps     service.Deps
+	runbooks map[string]*runbook.Runbook
+	tenants  map[string]*engine.Tenant
 	outcomes *prometheus.CounterVec
 	// Running gives Ready: "starting" until Run has made the consumers.
 	bus.Running
 }
 
-// New validates and wires the executor; it starts nothing.
+// New validates and wires the executor: it loads the runbooks and each
+// tenant's scope, and starts nothing.
 func New(cfg *config.File, deps service.Deps) (*Executor, error) {
 	if deps.JS == nil || deps.Log == nil || deps.Registerer == nil || deps.Now == nil {
 		return nil, errors.New("executor: missing dependencies")
+	}
+	runbooks := map[string]*runbook.Runbook{}
+	if dir := cfg.Executor.RunbooksDir; dir != "" {
+		var err error
+		if runbooks, err = runbook.LoadDir(cfg.Path(dir)); err != nil {
+			return nil, fmt.Errorf("executor.runbooks_dir %s:\n%w", cfg.Path(dir), err)
+		}
+	}
+	tenants := make(map[string]*engine.Tenant, len(cfg.Tenants))
+	for _, t := range cfg.Tenants {
+		hosts, err := scope.New(t.ID, t.Executor.Hosts)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: executor.hosts: %w", t.ID, err)
+		}
+		x := t.Executor
+		if x.SSH != nil {
+			s := *x.SSH
+			s.KeyFile, s.KnownHostsFile = cfg.Path(s.KeyFile), cfg.Path(s.KnownHostsFile)
+			for _, f := range []string{s.KeyFile, s.KnownHostsFile} {
+				if _, err := os.Stat(f); err != nil {
+					return nil, fmt.Errorf("tenant %s: executor.ssh: %w (the tenant's key and known_hosts files must exist)", t.ID, err)
+				}
+			}
+			x.SSH = &s
+		}
+		tenants[t.ID] = &engine.Tenant{Executor: x, Hosts: hosts}
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ams_executor_runs_total", Help: "Runbook runs by tenant and outcome.",
 	}, []string{"tenant", "outcome"})
 	deps.Registerer.MustRegister(outcomes)
-	return &Executor{cfg: cfg, deps: deps, outcomes: outcomes}, nil
+	deps.Log.Info("executor loaded runbooks", "count", len(runbooks), "dir", cfg.Executor.RunbooksDir)
+	return &Executor{cfg: cfg, deps: deps, runbooks: runbooks, tenants: tenants, outcomes: outcomes}, nil
 }
 
-// Run creates the ACTIONS stream and handles opened incidents until ctx ends.
+// Runbooks returns the loaded runbooks by name.
+func (e *Executor) Runbooks() map[string]*runbook.Runbook { return e.runbooks }
+
+// Run creates the executor's streams and buckets and handles incidents and
+// control messages until ctx ends.
 func (e *Executor) Run(ctx context.Context) error {
-	if _, err := bus.EnsureStream(ctx, e.deps.JS, actionsStream(e.deps.Replicas)); err != nil {
+	js, x := e.deps.JS, e.cfg.Executor
+	if _, err := bus.EnsureStream(ctx, js, actionsStream(e.deps.Replicas)); err != nil {
 		return err
 	}
-	pub := bus.NewPublisher(e.deps.JS, Name, e.deps.Tracing)
-	handler := func(ctx context.Context, msg jetstream.Msg) error {
+	if _, err := bus.EnsureStream(ctx, js, controlStream(e.deps.Replicas)); err != nil {
+		return err
+	}
+	runs, err := bus.EnsureKV(ctx, js, engine.RunsBucketConfig(e.deps.Replicas))
+	if err != nil {
+		return err
+	}
+	railsKV, err := bus.EnsureKV(ctx, js, rails.BucketConfig(e.deps.Replicas))
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s-%d-%d", host, os.Getpid(), e.deps.Now().UnixNano()%1_000_000)
+	cons := x.Consumer
+	beat := min(x.Lease/4, cons.AckWait/3)
+	eng := engine.New(engine.Options{
+		Runs: runs, Rails: rails.New(railsKV, x.KillSwitch),
+		Publisher: bus.NewPublisher(js, Name, e.deps.Tracing),
+		Schedule: func(ctx context.Context, subject, target string, at time.Time, data []byte) error {
+			return bus.Schedule(ctx, js, subject, target, at, data)
+		},
+		Runbooks: func() map[string]*runbook.Runbook { return e.runbooks },
+		Tenants:  e.tenants,
+		AWS:      awsstep.New(awsstep.Options{Endpoints: x.AWSEndpoints, MaxOutput: x.MaxOutputBytes}),
+		SSH:      sshstep.New(sshstep.Options{MaxOutput: x.MaxOutputBytes}),
+		Probe:    probe.New(probe.Options{MaxOutput: x.MaxOutputBytes, DNSServer: x.DNSServer}),
+		Owner:    owner, Lease: x.Lease, ApprovalTimeout: x.ApprovalTimeout, Beat: beat,
+		Now: e.deps.Now, Log: e.deps.Log.With("component", Name),
+		Observe: func(tenant string, o amsv1.ActionOutcome) {
+			e.outcomes.WithLabelValues(tenant, strings.ToLower(strings.TrimPrefix(o.String(), "ACTION_OUTCOME_"))).Inc()
+		},
+	})
+	inProgress := func(msg jetstream.Msg) func() {
+		return func() {
+			if err := msg.InProgress(); err != nil {
+				e.deps.Log.Warn("tell the bus the run goes on", "subject", msg.Subject(), "err", err)
+			}
+		}
+	}
+	onIncident := func(ctx context.Context, msg jetstream.Msg) error {
 		var ev amsv1.IncidentEvent
 		if err := bus.Decode(msg, &ev); err != nil {
 			return err
 		}
-		res := e.run(ev.GetIncident())
-		// One result per incident: the message id is the incident's, so a
-		// redelivered opened event publishes nothing new.
-		if _, err := pub.Publish(ctx, bus.Subject("action", "completed", res.GetTenant()), "action:"+res.GetIncidentId(), res); err != nil {
-			return err
-		}
-		e.outcomes.WithLabelValues(res.GetTenant(), res.GetOutcome().String()).Inc()
-		return nil
+		return eng.Handle(ctx, ev.GetIncident(), inProgress(msg))
 	}
-	cons, err := bus.NewConsumer(e.deps.JS, incidentsConsumer().Tune(e.cfg.Executor.Consumer), handler, e.deps.Log, e.deps.BusMetrics, e.deps.Tracing)
+	onControl := func(ctx context.Context, msg jetstream.Msg) error {
+		parts := strings.Split(msg.Subject(), ".")
+		if len(parts) != 5 {
+			return bus.Permanent(fmt.Errorf("control subject %q is not ams.executor.<kind>.<tenant>.<incident>", msg.Subject()))
+		}
+		tenant, incident := parts[3], parts[4]
+		switch parts[2] {
+		case "decision":
+			var req amsv1.DecideApprovalRequest
+			if err := bus.Decode(msg, &req); err != nil {
+				return err
+			}
+			if req.GetTenant() != tenant || req.GetIncidentId() != incident {
+				return bus.Permanent(fmt.Errorf("decision for %s/%s sent on %s", req.GetTenant(), req.GetIncidentId(), msg.Subject()))
+			}
+			return eng.Decide(ctx, &req, inProgress(msg))
+		case "timeout":
+			return eng.Timeout(ctx, tenant, incident, string(msg.Data()))
+		}
+		return bus.Permanent(fmt.Errorf("unknown control message %q", msg.Subject()))
+	}
+	incidents := incidentsConsumer().Tune(cons)
+	incidents.HandleTimeout = maxRun
+	control := controlConsumer().Tune(cons)
+	control.HandleTimeout = maxRun
+	ic, err := bus.NewConsumer(js, incidents, onIncident, e.deps.Log, e.deps.BusMetrics, e.deps.Tracing)
 	if err != nil {
 		return err
 	}
-	return e.Start(ctx, bus.Group{cons})
-}
-
-// run decides what automation does for inc. With no runbooks defined yet
-// the answer is always "no runbook".
-func (e *Executor) run(inc *amsv1.Incident) *amsv1.ActionResult {
-	now := timestamppb.New(e.deps.Now())
-	return &amsv1.ActionResult{
-		Id:         "act-" + inc.GetId(),
-		Tenant:     inc.GetTenant(),
-		IncidentId: inc.GetId(),
-		Outcome:    amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK,
-		Reason:     "no runbook applies to this incident",
-		StartedAt:  now,
-		FinishedAt: now,
-		Incident:   inc,
+	cc, err := bus.NewConsumer(js, control, onControl, e.deps.Log, e.deps.BusMetrics, e.deps.Tracing)
+	if err != nil {
+		return err
 	}
+	return e.Start(ctx, bus.Group{ic, cc})
 }
