@@ -348,6 +348,12 @@ func (f *File) applyDefaults() {
 	setDefault(&f.Executor.ApprovalTimeout, 15*time.Minute)
 	setDefault(&f.Executor.MaxOutputBytes, 16<<10)
 	setDefault(&f.Executor.Lease, 2*time.Minute)
+	f.applyTenantDefaults()
+}
+
+// applyTenantDefaults fills each tenant's executor defaults. Validate calls
+// it too, so a File built in code (tests, tools) gets them like a parsed one.
+func (f *File) applyTenantDefaults() {
 	for i := range f.Tenants {
 		x := &f.Tenants[i].Executor
 		setDefault(&x.Concurrency, 4)

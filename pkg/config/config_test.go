@@ -368,14 +368,14 @@ func TestValidate(t *testing.T) {
 			"tenants[1].executor.ssh.known_hosts_file: missing", "tenants[1].executor.ssh.port: 70000", `tenants[1].executor.ssh.bastion: "bastion"`,
 		}, problems: 13},
 		{name: "executor rails", mutate: func(f *File) {
-			f.Tenants[0].Executor.Concurrency = 0
-			f.Tenants[0].Executor.Storm = Storm{Incidents: 0, Window: time.Second}
+			f.Tenants[0].Executor.Concurrency = 2000
+			f.Tenants[0].Executor.Storm = Storm{Incidents: -1, Window: time.Second}
 			f.Tenants[0].Executor.RateLimits.PerTarget = RateLimit{Count: 0, Window: time.Hour}
 			f.Executor.ApprovalTimeout = time.Second
 			f.Executor.AWSEndpoints.SSM = "localhost:4566"
 			f.Executor.DNSServer = "10.0.0.2"
 		}, want: []string{
-			"tenants[0].executor.concurrency: 0", "tenants[0].executor.storm.incidents", "tenants[0].executor.storm.window: 1s",
+			"tenants[0].executor.concurrency: 2000", "tenants[0].executor.storm.incidents", "tenants[0].executor.storm.window: 1s",
 			"tenants[0].executor.rate_limits.per_target.count: 0", "executor.approval_timeout: 1s",
 			`executor.aws_endpoints.ssm: "localhost:4566"`, `executor.dns_server: "10.0.0.2"`,
 		}, problems: 7},

@@ -17,6 +17,7 @@ var (
 // Validate checks the whole file and returns every problem at once, each
 // naming the key, what is wrong and how to fix it.
 func (f *File) Validate() error {
+	f.applyTenantDefaults()
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
