@@ -1,10 +1,10 @@
 package sshstep
 
 import (
-	"fmt"
 	"strings"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/amsproject/ams/services/executor/internal/step"
 )
 
 // capWriter keeps the first max bytes of one output stream. A host can
@@ -31,25 +31,12 @@ func (w *capWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// text is the stream as valid UTF-8 of at most limit bytes; when cut it
-// ends, like step.Cap's output, with a note of how many bytes were cut,
-// counting those dropped while reading.
+// text is the stream as valid UTF-8 of at most limit bytes, cut as
+// step.Cap cuts, the note counting the bytes dropped while reading too.
 func (w *capWriter) text(limit int) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := strings.ToValidUTF8(string(w.buf), "\uFFFD")
-	if w.total == len(w.buf) && len(s) <= limit {
-		return s
-	}
-	// The note is sized for the largest count it can show, so it fits.
-	cut := max(limit-len(cutNote(w.total)), 0)
-	if cut >= len(s) {
-		cut = len(s)
-	}
-	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + cutNote(w.total-cut)
+	return step.CapDropped(string(w.buf), w.total-len(w.buf), limit)
 }
 
 func (w *capWriter) size() int {
@@ -57,8 +44,6 @@ func (w *capWriter) size() int {
 	defer w.mu.Unlock()
 	return w.total
 }
-
-func cutNote(n int) string { return fmt.Sprintf("\n… (%d bytes cut)", n) }
 
 // stderrLabel separates stderr from stdout in Result.Output.
 const stderrLabel = "--- stderr ---\n"

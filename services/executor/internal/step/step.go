@@ -73,24 +73,29 @@ func IsUnknownOutcome(err error) bool {
 // DefaultMaxOutput is the output cap when the configuration gives none.
 const DefaultMaxOutput = 16 << 10
 
-// Cap returns s as valid UTF-8 of at most max bytes; a cut one ends with a
+// Cap returns s as valid UTF-8 of at most limit bytes; a cut one ends with a
 // note of how much was dropped. Output comes from machines and may be huge
 // or binary: it goes into events and tickets.
-func Cap(s string, max int) string {
-	if max <= 0 {
-		max = DefaultMaxOutput
+func Cap(s string, limit int) string { return CapDropped(s, 0, limit) }
+
+// CapDropped is Cap for output of which only the start, s, was kept while
+// reading and dropped more bytes were thrown away: the note counts those
+// too. The note is sized for the largest count it can show, so the result
+// never exceeds limit.
+func CapDropped(s string, dropped, limit int) string {
+	if limit <= 0 {
+		limit = DefaultMaxOutput
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= max {
+	if dropped == 0 && len(s) <= limit {
 		return s
 	}
-	note := fmt.Sprintf("\n… (%d bytes cut)", len(s)-max)
-	cut := max - len(note)
-	if cut < 0 {
-		cut = 0
-	}
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
+	total := len(s) + dropped
+	cut := min(max(limit-len(cutNote(total)), 0), len(s))
+	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + fmt.Sprintf("\n… (%d bytes cut)", len(s)-cut)
+	return s[:cut] + cutNote(total-cut)
 }
+
+func cutNote(n int) string { return fmt.Sprintf("\n… (%d bytes cut)", n) }

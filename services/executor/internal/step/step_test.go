@@ -18,6 +18,17 @@ func TestCap(t *testing.T) {
 	require.True(t, utf8.ValidString(got))
 	require.Contains(t, got, "bytes cut)")
 	require.Equal(t, "a\uFFFDb", Cap("a\xffb", 100), "invalid UTF-8 is replaced")
+
+	// Never over the limit, also where the count in the note gains a digit.
+	for _, n := range []int{1000, 1009, 1010, 1011, 10010, 100020} {
+		for limit := 64; limit <= 80; limit++ {
+			require.LessOrEqual(t, len(Cap(strings.Repeat("x", n), limit)), limit, "n=%d limit=%d", n, limit)
+		}
+	}
+	// Bytes dropped while reading are counted in the note.
+	require.Equal(t, "abc", CapDropped("abc", 0, 10))
+	got = CapDropped("abcdef", 1000, 30)
+	require.Equal(t, "abcdef\n… (1000 bytes cut)", got)
 }
 
 func TestErrors(t *testing.T) {
