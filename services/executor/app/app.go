@@ -177,7 +177,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		AWS:      awsstep.New(awsstep.Options{Endpoints: x.AWSEndpoints, MaxOutput: x.MaxOutputBytes}),
 		SSH:      sshstep.New(sshstep.Options{MaxOutput: x.MaxOutputBytes}),
 		Probe:    probe.New(probe.Options{MaxOutput: x.MaxOutputBytes, DNSServer: x.DNSServer}),
-		Owner:    owner, Lease: x.Lease, ApprovalTimeout: x.ApprovalTimeout, Beat: beat,
+		Owner:    owner, MaxOutput: x.MaxOutputBytes, Lease: x.Lease, ApprovalTimeout: x.ApprovalTimeout, Beat: beat,
 		Now: e.deps.Now, Log: e.deps.Log.With("component", Name),
 		Observe: func(tenant string, o amsv1.ActionOutcome) {
 			e.outcomes.WithLabelValues(tenant, strings.ToLower(strings.TrimPrefix(o.String(), "ACTION_OUTCOME_"))).Inc()

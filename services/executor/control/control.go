@@ -44,8 +44,8 @@ func Decide(ctx context.Context, js jetstream.JetStream, pub *bus.Publisher, req
 	if rec == nil {
 		return "", fmt.Errorf("%w: incident %s of tenant %s has no runbook run", ErrNotWaiting, req.GetIncidentId(), req.GetTenant())
 	}
-	stepName, err := engine.WaitingStep(rec)
-	if err != nil {
+	stepName, waiting := engine.WaitingStep(rec)
+	if !waiting {
 		return "", fmt.Errorf("%w: the run of %s ended %s (%s)", ErrNotWaiting, req.GetIncidentId(), rec.Outcome, rec.Reason)
 	}
 	subject := engine.DecisionSubject(req.GetTenant(), req.GetIncidentId())

@@ -23,15 +23,11 @@ func (r *Runbook) Applies(ctx context.Context, alert *amsv1.Alert, incident *ams
 	if incident == nil {
 		incident = &amsv1.Incident{}
 	}
-	val, _, err := r.appliesTo.ContextEval(ctx, map[string]any{"alert": alert, "incident": incident})
+	ok, err := evalBool(ctx, r.appliesTo, map[string]any{"alert": alert, "incident": incident})
 	if err != nil {
-		return false, fmt.Errorf("runbook %s: applies_to: %v", r.Name, err)
+		return false, fmt.Errorf("runbook %s: applies_to: %w", r.Name, err)
 	}
-	b, ok := val.(types.Bool)
-	if !ok {
-		return false, fmt.Errorf("runbook %s: applies_to gave a %s, not a bool", r.Name, val.Type())
-	}
-	return bool(b), nil
+	return ok, nil
 }
 
 // Runs evaluates the step's when condition over the earlier steps'
@@ -63,7 +59,12 @@ func evalSteps(ctx context.Context, prg cel.Program, results map[string]StepResu
 	if results == nil {
 		results = map[string]StepResult{}
 	}
-	val, _, err := prg.ContextEval(ctx, map[string]any{"steps": results})
+	return evalBool(ctx, prg, map[string]any{"steps": results})
+}
+
+// evalBool evaluates a condition compiled to give a bool.
+func evalBool(ctx context.Context, prg cel.Program, vars map[string]any) (bool, error) {
+	val, _, err := prg.ContextEval(ctx, vars)
 	if err != nil {
 		return false, err
 	}

@@ -185,11 +185,12 @@ func stepKind(e *Engine, rec *Record, name string) string {
 	return ""
 }
 
-// WaitingStep reports whether the incident's run waits for approval, and
-// of which step; for the admin API, which refuses decisions nobody asked for.
-func WaitingStep(rec *Record) (string, error) {
+// WaitingStep returns the step the incident's run waits on for approval,
+// and false when it waits on none; for the admin API, which refuses
+// decisions nobody asked for.
+func WaitingStep(rec *Record) (string, bool) {
 	if rec == nil || rec.Finished || rec.Waiting == nil {
-		return "", errNotWaiting
+		return "", false
 	}
-	return rec.Waiting.Step, nil
+	return rec.Waiting.Step, true
 }

@@ -47,9 +47,10 @@ type Probe interface {
 	DNS(ctx context.Context, name, qtype string, timeout time.Duration) (step.Result, error)
 }
 
-// HostScope says whether a host or URL is the tenant's.
+// HostScope says whether a host, host:port or URL is the tenant's.
 type HostScope interface {
 	Check(target string) error
+	CheckAddress(address string) error
 	CheckURL(rawURL string) error
 }
 
@@ -79,7 +80,10 @@ type Options struct {
 	SSH      SSH
 	Probe    Probe
 	// Owner names this replica in run records.
-	Owner           string
+	Owner string
+	// MaxOutput caps each step's recorded output (executor.max_output_bytes;
+	// zero: step.DefaultMaxOutput).
+	MaxOutput       int
 	Lease           time.Duration
 	ApprovalTimeout time.Duration
 	// QueueWait is how long a run waits for one of its tenant's
@@ -327,11 +331,7 @@ func (r *run) acquire(ctx context.Context, beat func()) (bool, error) {
 			return false, err
 		}
 		// Keep the lease while waiting.
-		r.mu.Lock()
-		r.rec.LeaseUntil = e.o.Now().Add(e.o.Lease)
-		err = r.saveLocked(ctx)
-		r.mu.Unlock()
-		if err != nil {
+		if err := r.renewLease(ctx, e.o.Now()); err != nil {
 			return false, err
 		}
 	}
@@ -354,11 +354,7 @@ func (r *run) heartbeat(ctx context.Context, beat func()) func() {
 			}
 			beat()
 			now := r.e.o.Now()
-			r.mu.Lock()
-			r.rec.LeaseUntil = now.Add(r.e.o.Lease)
-			err := r.saveLocked(ctx)
-			r.mu.Unlock()
-			if err != nil && ctx.Err() == nil {
+			if err := r.renewLease(ctx, now); err != nil && ctx.Err() == nil {
 				r.e.o.Log.Warn("renew run lease", "tenant", r.rec.Tenant, "incident", r.rec.Incident, "err", err)
 			}
 			if _, err := r.e.o.Rails.Acquire(ctx, r.rec.Tenant, r.rec.Incident, r.t.Executor.Concurrency, now, now.Add(r.e.o.Lease)); err != nil && ctx.Err() == nil {
@@ -367,6 +363,14 @@ func (r *run) heartbeat(ctx context.Context, beat func()) func() {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// renewLease extends this replica's hold on the run from now.
+func (r *run) renewLease(ctx context.Context, now time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rec.LeaseUntil = now.Add(r.e.o.Lease)
+	return r.saveLocked(ctx)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +128,14 @@ func (h hosts) Check(t string) error {
 		return &step.OutsideTenantError{Tenant: "acme", Target: t, Reason: "not in the tenant's hosts"}
 	}
 	return nil
+}
+
+func (h hosts) CheckAddress(a string) error {
+	host, _, err := net.SplitHostPort(a)
+	if err != nil {
+		return err
+	}
+	return h.Check(host)
 }
 
 func (h hosts) CheckURL(u string) error {
@@ -376,8 +385,8 @@ func TestApproval(t *testing.T) {
 	require.NoError(t, e.Handle(ctx, incident("inc-1", "web-approve"), nobeat))
 	rec, err := LoadRecord(ctx, h.runs, "acme", "inc-1")
 	require.NoError(t, err)
-	stepName, err := WaitingStep(rec)
-	require.NoError(t, err)
+	stepName, waiting := WaitingStep(rec)
+	require.True(t, waiting)
 	require.Equal(t, "restart", stepName)
 	require.Equal(t, 1, h.count("ams.action.approval.acme"))
 	require.Zero(t, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))

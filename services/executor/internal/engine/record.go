@@ -133,15 +133,6 @@ func (r *Record) results() map[string]runbook.StepResult {
 	return out
 }
 
-func (r *Record) approved(step string) bool {
-	for _, s := range r.Approved {
-		if s == step {
-			return true
-		}
-	}
-	return false
-}
-
 func (r *Record) last() *StepRecord {
 	if len(r.Steps) == 0 {
 		return nil

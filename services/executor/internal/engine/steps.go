@@ -2,9 +2,9 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -63,19 +63,18 @@ func (r *run) steps(ctx context.Context, beat func()) error {
 			return r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", err.Error())
 		}
 		if s.Recovery {
-			stop, err := r.recoveryRails(ctx, resolved, now)
-			if err != nil || stop {
+			verdict, err := r.recoveryRails(ctx, resolved, now)
+			if err != nil || verdict == railsStop {
 				return err
 			}
-			if rec.Next >= len(rb.Steps) || rb.Steps[rec.Next] != s {
-				continue // reported as a dry run
+			if verdict == railsReported {
+				continue
 			}
 		}
 		sr := StepRecord{Name: s.Name, Kind: string(s.Kind), Recovery: s.Recovery, Status: StatusRunning, StartedAt: now, Target: target(resolved)}
 		r.mu.Lock()
 		rec.Steps = append(rec.Steps, sr)
 		err = r.saveLocked(ctx) // recorded as started before it runs
-		sr = *rec.last()
 		r.mu.Unlock()
 		if err != nil {
 			return err
@@ -131,41 +130,55 @@ func (r *run) steps(ctx context.Context, beat func()) error {
 	return r.finish(ctx, outcome, rail, reason)
 }
 
+// railsVerdict is what the rails say of a recovery step about to run.
+type railsVerdict int
+
+const (
+	// railsRun: the step runs.
+	railsRun railsVerdict = iota
+	// railsReported: a dry run recorded the step as reported; the run goes
+	// on with the next step.
+	railsReported
+	// railsStop: the run has ended (skipped) or waits for approval.
+	railsStop
+)
+
 // recoveryRails applies the rails to a recovery step about to run, in
-// order: kill switch, dry run, approval, rate limits. stop means the run
-// has ended or waits; a dry run records the step as reported and moves on.
-func (r *run) recoveryRails(ctx context.Context, s *runbook.Step, now time.Time) (stop bool, err error) {
+// order: kill switch, dry run, approval, rate limits.
+func (r *run) recoveryRails(ctx context.Context, s *runbook.Step, now time.Time) (railsVerdict, error) {
 	rec := r.rec
 	if killed, why := r.e.o.Rails.Killed(ctx); killed {
-		r.decide(RailKillSwitch, s.Name, "blocked", why)
-		if err := r.skip(ctx, s, StatusBlocked, why); err != nil {
-			return true, err
-		}
-		return true, r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, RailKillSwitch, fmt.Sprintf("recovery step %s not run: %s", s.Name, why))
+		return railsStop, r.block(ctx, s, RailKillSwitch, why)
 	}
 	if rec.DryRun {
 		why := fmt.Sprintf("dry run: would run %s on %s", describe(s), target(s))
 		r.decide(RailDryRun, s.Name, "reported", why)
-		return false, r.skip(ctx, s, StatusDryRun, why)
+		return railsReported, r.skip(ctx, s, StatusDryRun, why)
 	}
-	if s.Approval && !rec.approved(s.Name) {
-		return true, r.wait(ctx, s, now)
+	if s.Approval && !slices.Contains(rec.Approved, s.Name) {
+		return railsStop, r.wait(ctx, s, now)
 	}
 	ok, why, err := r.e.o.Rails.Reserve(ctx, rec.Tenant, rec.Runbook, target(s), r.t.Executor.RateLimits, now)
 	if err != nil {
-		return true, err
+		return railsStop, err
 	}
 	if !ok {
-		r.decide(RailRateLimit, s.Name, "blocked", why)
-		if err := r.skip(ctx, s, StatusBlocked, why); err != nil {
-			return true, err
-		}
-		return true, r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, RailRateLimit, fmt.Sprintf("recovery step %s not run: %s", s.Name, why))
+		return railsStop, r.block(ctx, s, RailRateLimit, why)
 	}
 	r.decide(RailRateLimit, s.Name, "allowed", fmt.Sprintf("within %d per %s for %s and %d per %s for runbook %s",
 		r.t.Executor.RateLimits.PerTarget.Count, r.t.Executor.RateLimits.PerTarget.Window, target(s),
 		r.t.Executor.RateLimits.PerRunbook.Count, r.t.Executor.RateLimits.PerRunbook.Window, rec.Runbook))
-	return false, nil
+	return railsRun, nil
+}
+
+// block ends the run because rail refused recovery step s: the step is
+// recorded as blocked and the run as skipped, both with the reason.
+func (r *run) block(ctx context.Context, s *runbook.Step, rail, why string) error {
+	r.decide(rail, s.Name, "blocked", why)
+	if err := r.skip(ctx, s, StatusBlocked, why); err != nil {
+		return err
+	}
+	return r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, rail, fmt.Sprintf("recovery step %s not run: %s", s.Name, why))
 }
 
 // wait parks the run until a person approves or denies the step, or the
@@ -219,7 +232,9 @@ func (r *run) attempts(ctx context.Context, s *runbook.Step, cur *StepRecord) er
 
 func (r *run) fill(cur *StepRecord, res step.Result) {
 	cur.OK, cur.ExitCode, cur.Value = res.OK, res.ExitCode, res.Value
-	cur.Output = step.Cap(res.Output, step.DefaultMaxOutput)
+	// The step kinds cap what they capture; this bounds what they did not
+	// (an error's text) by the same configured size.
+	cur.Output = step.Cap(res.Output, r.e.o.MaxOutput)
 	if res.Target != "" {
 		cur.Target = res.Target
 	}
@@ -311,15 +326,8 @@ func (r *run) act(ctx context.Context, s *runbook.Step) (step.Result, error) {
 		}
 		return r.e.o.Probe.HTTP(ctx, s.HTTP.URL, s.HTTP.Method, s.HTTP.ExpectStatus, timeout)
 	case runbook.KindTCP:
-		addr := s.TCP.Address
-		if s.TCP.Port != 0 {
-			addr = net.JoinHostPort(addr, strconv.Itoa(s.TCP.Port))
-		}
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return step.Result{}, fmt.Errorf("tcp address %q: %w", addr, err)
-		}
-		if err := r.t.Hosts.Check(host); err != nil {
+		addr := tcpAddress(s.TCP)
+		if err := r.t.Hosts.CheckAddress(addr); err != nil {
 			return step.Result{}, err
 		}
 		return r.e.o.Probe.TCP(ctx, addr, timeout)
@@ -344,16 +352,21 @@ func target(s *runbook.Step) string {
 	case s.HTTP != nil:
 		return s.HTTP.URL
 	case s.TCP != nil:
-		if s.TCP.Port != 0 {
-			return net.JoinHostPort(s.TCP.Address, strconv.Itoa(s.TCP.Port))
-		}
-		return s.TCP.Address
+		return tcpAddress(s.TCP)
 	case s.DNS != nil:
 		return s.DNS.Name
 	case s.CloudWatch != nil:
 		return s.CloudWatch.Namespace + "/" + s.CloudWatch.Metric
 	}
 	return ""
+}
+
+// tcpAddress is the host:port a TCP step connects to.
+func tcpAddress(t *runbook.TCP) string {
+	if t.Port != 0 {
+		return net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
+	}
+	return t.Address
 }
 
 func describe(s *runbook.Step) string {
@@ -451,5 +464,3 @@ func (r *run) finish(ctx context.Context, outcome amsv1.ActionOutcome, rail, rea
 	r.e.o.Observe(rec.Tenant, outcome)
 	return r.announceEnd(ctx)
 }
-
-var errNotWaiting = errors.New("no step of this incident is waiting for approval")

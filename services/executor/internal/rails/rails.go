@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -129,7 +128,9 @@ func (s stamps) since(from time.Time) stamps {
 var keySafe = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$`)
 
 func keyPart(s string) string {
-	if keySafe.MatchString(s) && !slices.Contains([]string{".", ".."}, s) && s[len(s)-1] != '.' {
+	// keySafe already refuses a leading dot; a trailing one would make an
+	// empty token in the key.
+	if keySafe.MatchString(s) && s[len(s)-1] != '.' {
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))
@@ -140,11 +141,7 @@ func keyPart(s string) string {
 // of the tenant, or says which is spent. Both are counted only when both
 // allow it.
 func (r *Rails) Reserve(ctx context.Context, tenant, runbookName, target string, limits config.RateLimits, now time.Time) (bool, string, error) {
-	type limit struct {
-		key, what string
-		l         config.RateLimit
-	}
-	checks := []limit{
+	checks := []rateLimit{
 		{"rate." + tenant + ".target." + keyPart(target), "target " + target, limits.PerTarget},
 		{"rate." + tenant + ".runbook." + keyPart(runbookName), "runbook " + runbookName, limits.PerRunbook},
 	}
@@ -154,36 +151,50 @@ func (r *Rails) Reserve(ctx context.Context, tenant, runbookName, target string,
 		if err != nil {
 			return false, "", err
 		}
-		if n := len(cur.since(now.Add(-c.l.Window))); n >= c.l.Count {
-			return false, fmt.Sprintf("rate limit: %s already had %d recovery steps in the last %s (limit %d per %s)", c.what, n, c.l.Window, c.l.Count, c.l.Window), nil
+		if _, spent := c.spent(cur, now); spent != "" {
+			return false, spent, nil
 		}
 	}
 	for _, c := range checks {
-		blocked := ""
+		spent := ""
 		err := kvproto.Modify(ctx, r.kv, c.key, func(raw []byte) ([]byte, error) {
-			blocked = ""
 			var cur stamps
 			if raw != nil {
 				if err := json.Unmarshal(raw, &cur); err != nil {
 					return nil, fmt.Errorf("rate limit %s: %w", c.key, err)
 				}
 			}
-			cur = cur.since(now.Add(-c.l.Window))
-			if len(cur) >= c.l.Count {
-				blocked = fmt.Sprintf("rate limit: %s already had %d recovery steps in the last %s (limit %d per %s)", c.what, len(cur), c.l.Window, c.l.Count, c.l.Window)
+			var kept stamps
+			if kept, spent = c.spent(cur, now); spent != "" {
 				return nil, nil
 			}
-			return json.Marshal(append(cur, now))
+			return json.Marshal(append(kept, now))
 		})
 		if err != nil {
 			return false, "", err
 		}
-		if blocked != "" {
+		if spent != "" {
 			// Another replica took the last one between the check and now.
-			return false, blocked, nil
+			return false, spent, nil
 		}
 	}
 	return true, "", nil
+}
+
+// rateLimit is one limit on recovery steps and the key counting them.
+type rateLimit struct {
+	key, what string
+	l         config.RateLimit
+}
+
+// spent drops the stamps older than the window and says, when the rest
+// leave no room, why.
+func (c rateLimit) spent(cur stamps, now time.Time) (stamps, string) {
+	kept := cur.since(now.Add(-c.l.Window))
+	if len(kept) < c.l.Count {
+		return kept, ""
+	}
+	return kept, fmt.Sprintf("rate limit: %s already had %d recovery steps in the last %s (limit %d per %s)", c.what, len(kept), c.l.Window, c.l.Count, c.l.Window)
 }
 
 func (r *Rails) stamps(ctx context.Context, key string) (stamps, error) {
