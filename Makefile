@@ -59,14 +59,7 @@ bench: ## run the benchmarks and print their figures
 	cd services/classifier && $(GO) test -run '^$$' -bench . -benchtime 3x -benchmem ./replay/
 
 fuzz: ## run every fuzz target of every module for FUZZTIME each (CI: a short run)
-	@for m in $(MODULES); do \
-	  for pkg in $$(cd $$m && $(GO) list ./...); do \
-	    for f in $$(cd $$m && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	      echo "== fuzz $$f ($$pkg, $(FUZZTIME))"; \
-	      (cd $$m && $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg) || exit 1; \
-	    done; \
-	  done; \
-	done
+	@GO=$(GO) scripts/fuzz.sh $(FUZZTIME) $(MODULES)
 
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
