@@ -9,7 +9,7 @@ GOLANGCI  := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2
 # Every module of the workspace; there is no module at the root.
 MODULES   := $(shell $(GO) list -f '{{.Dir}}' -m)
 CONFIG    ?= deploy/examples/ams.yaml
-BINARIES  := ams amsctl ingest classifier executor ticketing escalation
+BINARIES  := ams amsctl ingest classifier executor ticketing escalation ams-sandbox
 BENCHTIME ?= 2000x
 FUZZTIME  ?= 10s
 
@@ -19,14 +19,17 @@ all: build
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/ams, bin/amsctl and one binary per service
+build: ## build bin/ams, bin/amsctl, one binary per service, and bin/ams-sandbox
 	@mkdir -p bin
 	$(GO) build -o bin/ ./services/ams/cmd/ams ./services/ams/cmd/amsctl \
 		./services/ingest/cmd/ingest ./services/classifier/cmd/classifier ./services/executor/cmd/executor \
-		./services/ticketing/cmd/ticketing ./services/escalation/cmd/escalation
+		./services/ticketing/cmd/ticketing ./services/escalation/cmd/escalation ./services/executor/cmd/ams-sandbox
 
-run: build ## run the all-in-one with embedded JetStream and the example config
-	bin/ams -config.file=$(CONFIG)
+# The sandbox (the demo customer's hosts behind local AWS, SSH and DNS
+# servers) starts first, writes the tenant's SSH key, and runs ams with its
+# AWS credentials; both stop together.
+run: build ## run the all-in-one with embedded JetStream, the example config and the sandbox
+	bin/ams-sandbox -dir=data/sandbox -- bin/ams -config.file=$(CONFIG)
 
 test: check-generated test-go ## every module's tests with -race, and generated code up to date
 

@@ -22,10 +22,11 @@ const (
 type Document struct {
 	Name       string
 	Parameters []DocumentParameter
-	// Run is the document's script. env holds every declared parameter as
-	// SSM_<name>, as the agent sets them for interpolationType: ENV_VAR,
-	// so a test can see the values exactly as the script would. A nil Run
-	// prints nothing and exits 0.
+	// Run is the document's script, run once per instance. env holds every
+	// declared parameter as SSM_<name>, as the agent sets them for
+	// interpolationType: ENV_VAR, so a test can see the values exactly as
+	// the script would, and AWS_SSM_INSTANCE_ID, which the agent sets too.
+	// A nil Run prints nothing and exits 0.
 	Run func(env map[string]string) (stdout, stderr string, exitCode int)
 	// UnseenPolls is how many GetCommandInvocation calls answer
 	// InvocationDoesNotExist first: SSM is eventually consistent and
@@ -250,7 +251,9 @@ func (f *Fake) sendCommand(x *exchange) {
 	for _, id := range in.InstanceIds {
 		stdout, stderr, code := "", "", 0
 		if run != nil {
-			stdout, stderr, code = run(copyMap(env))
+			scriptEnv := copyMap(env)
+			scriptEnv["AWS_SSM_INSTANCE_ID"] = id
+			stdout, stderr, code = run(scriptEnv)
 		}
 		f.mu.Lock()
 		inv := c.invocations[id]

@@ -41,13 +41,17 @@ type Server struct {
 // table ends.
 const maxChain = 8
 
-// Start serves records on 127.0.0.1 (UDP and TCP, same port) until Close.
-// Records are copied; Set replaces them later.
-func Start(records []dns.RR) (*Server, error) {
+// Start serves records on a free port of 127.0.0.1 (UDP and TCP, same
+// port) until Close. Records are copied; Set replaces them later.
+func Start(records []dns.RR) (*Server, error) { return StartAt("", records) }
+
+// StartAt is Start on a given host:port, such as the sandbox's fixed
+// 127.0.0.1:8053; empty picks a free port on 127.0.0.1.
+func StartAt(addr string, records []dns.RR) (*Server, error) {
 	s := &Server{served: make(chan error, 2)}
 	s.Set(records)
 
-	pc, ln, err := listen()
+	pc, ln, err := listen(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -77,10 +81,22 @@ func Start(records []dns.RR) (*Server, error) {
 	return s, nil
 }
 
-// listen opens UDP and TCP on the same loopback port. The port is picked
-// for UDP; if TCP cannot have it (something else took it meanwhile), it
-// tries again with another.
-func listen() (net.PacketConn, net.Listener, error) {
+// listen opens UDP and TCP on the same port of addr. With no addr the port
+// is picked for UDP on 127.0.0.1; if TCP cannot have it (something else took
+// it meanwhile), it tries again with another.
+func listen(addr string) (net.PacketConn, net.Listener, error) {
+	if addr != "" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dnsfake: listen udp: %w", err)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = pc.Close()
+			return nil, nil, fmt.Errorf("dnsfake: listen tcp: %w", err)
+		}
+		return pc, ln, nil
+	}
 	var lastErr error
 	for range 10 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -63,6 +63,9 @@ type Options struct {
 	// Dir is the working directory and HOME of commands run by the default
 	// Exec; empty makes a temporary directory that Close removes.
 	Dir string
+	// Addr is the loopback host:port to listen on, such as the sandbox's
+	// fixed 127.0.0.1:2222; empty picks a free port on 127.0.0.1.
+	Addr string
 }
 
 // Server is a running SSH server. Its methods are safe for concurrent use.
@@ -87,8 +90,13 @@ type Server struct {
 // SSH handshake, so Close never waits on it for long.
 const handshakeTimeout = 10 * time.Second
 
-// Start listens on 127.0.0.1 on a free port and serves until Close.
+// Start listens on opts.Addr (a free port on 127.0.0.1 by default) and
+// serves until Close.
 func Start(opts Options) (*Server, error) {
+	addr, err := loopback(opts.Addr)
+	if err != nil {
+		return nil, err
+	}
 	if opts.HostKey == nil {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -121,7 +129,7 @@ func Start(opts Options) (*Server, error) {
 		s.cfg.AddHostKey(k)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		s.removeTemp()
 		return nil, fmt.Errorf("listen on loopback: %w", err)
@@ -131,6 +139,22 @@ func Start(opts Options) (*Server, error) {
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
+}
+
+// loopback checks a listen address: the server runs commands for whoever
+// holds an authorized key, so it never listens beyond this machine.
+func loopback(addr string) (string, error) {
+	if addr == "" {
+		return "127.0.0.1:0", nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("sshd: listen address %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("sshd: listen address %q is not on loopback; the fixture listens on 127.0.0.1 or ::1 only", addr)
+	}
+	return addr, nil
 }
 
 // Addr is the host:port the server listens on.
