@@ -2,6 +2,7 @@ package awsstep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ func (r *Runner) SSM(ctx context.Context, tenant string, acct *config.ExecutorAW
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, err := r.clients(ctx, tenant, acct)
@@ -64,7 +66,33 @@ func (r *Runner) SSM(ctx context.Context, tenant string, acct *config.ExecutorAW
 	if out.Command == nil || aws.ToString(out.Command.CommandId) == "" {
 		return res, &step.UnknownOutcomeError{Err: fmt.Errorf("ssm:SendCommand of %s on %s answered without a command id", document, instanceID)}
 	}
-	return r.waitCommand(ctx, c, acct, aws.ToString(out.Command.CommandId), instanceID)
+	commandID := aws.ToString(out.Command.CommandId)
+	res, err = r.waitCommand(ctx, c, acct, commandID, instanceID)
+	if err != nil && parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The step's own time ran out while the command runs on: ask SSM
+		// to stop it, as an operator would, so it does not go on changing
+		// the host after the run has moved on to verifying. The outcome
+		// stays unknown (the command may have done its work, and the
+		// cancel is asynchronous). When the executor itself is stopping
+		// (parent ended) the command is left alone: another replica takes
+		// the run over and verifies.
+		err = &step.UnknownOutcomeError{Err: fmt.Errorf("%w; %s", err, r.cancelCommand(parent, c, acct, commandID, instanceID))}
+	}
+	return res, err
+}
+
+// cancelTimeout bounds the CancelCommand call after a step's time ran out.
+const cancelTimeout = 10 * time.Second
+
+// cancelCommand asks SSM to cancel the command and says how that went.
+func (r *Runner) cancelCommand(parent context.Context, c *tenantClients, acct *config.ExecutorAWS, commandID, instanceID string) string {
+	ctx, cancel := context.WithTimeout(parent, cancelTimeout)
+	defer cancel()
+	_, err := c.ssm.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(commandID), InstanceIds: []string{instanceID}})
+	if err != nil {
+		return "cancelling it failed: " + explain(acct, "ssm:CancelCommand", err).Error()
+	}
+	return "cancel requested (ssm:CancelCommand)"
 }
 
 // deliveryTimeout is SendCommand's TimeoutSeconds for a step of timeout,

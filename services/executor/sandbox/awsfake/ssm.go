@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -59,6 +60,8 @@ type Command struct {
 	Parameters     map[string][]string
 	Env            map[string]string
 	TimeoutSeconds int
+	// Cancelled is whether CancelCommand was called for it.
+	Cancelled bool
 }
 
 type docKey struct{ account, name string }
@@ -73,6 +76,7 @@ type command struct {
 type invocation struct {
 	polls          int
 	done           bool
+	cancelled      bool // CancelCommand arrived while it was running
 	stdout, stderr string
 	code           int
 	started, ended time.Time
@@ -152,6 +156,8 @@ func (f *Fake) serveSSM(x *exchange) {
 		f.sendCommand(x)
 	case "GetCommandInvocation":
 		f.getCommandInvocation(x)
+	case "CancelCommand":
+		f.cancelCommand(x)
 	default:
 		x.fail(http.StatusBadRequest, "UnknownOperationException", "unknown operation "+x.op)
 	}
@@ -368,10 +374,14 @@ func (f *Fake) getCommandInvocation(x *exchange) {
 		"ExecutionStartDateTime": inv.started.UTC().Format("2006-01-02T15:04:05.000Z"),
 		"CloudWatchOutputConfig": map[string]any{"CloudWatchOutputEnabled": false},
 	}
-	if running {
+	switch {
+	case running && inv.cancelled:
+		out["Status"], out["StatusDetails"], out["ResponseCode"] = "Cancelled", "Cancelled", -1
+		out["StandardOutputContent"], out["StandardErrorContent"] = "", ""
+	case running:
 		out["Status"], out["StatusDetails"], out["ResponseCode"] = "InProgress", "InProgress", -1
 		out["StandardOutputContent"], out["StandardErrorContent"] = "", ""
-	} else {
+	default:
 		status := "Success"
 		if inv.code != 0 {
 			status = "Failed"
@@ -384,6 +394,36 @@ func (f *Fake) getCommandInvocation(x *exchange) {
 	}
 	f.mu.Unlock()
 	x.okJSON(out)
+}
+
+// cancelCommand asks SSM to stop a command. As in SSM it is asynchronous
+// and succeeds for a command that already ended; invocations still running
+// then report Cancelled. A command of another account does not exist.
+func (f *Fake) cancelCommand(x *exchange) {
+	var in struct {
+		CommandID   string   `json:"CommandId"`
+		InstanceIDs []string `json:"InstanceIds"`
+	}
+	if !decodeJSON(x, &in) {
+		return
+	}
+	x.call.InstanceIDs = in.InstanceIDs
+	f.mu.Lock()
+	c, ok := f.commands[in.CommandID]
+	if !ok || c.Account != x.account {
+		f.mu.Unlock()
+		x.fail(http.StatusBadRequest, "InvalidCommandId", "")
+		return
+	}
+	for id, inv := range c.invocations {
+		if len(in.InstanceIDs) == 0 || slices.Contains(in.InstanceIDs, id) {
+			inv.cancelled = true
+		}
+	}
+	c.Cancelled = true
+	f.mu.Unlock()
+	x.call.Applied = true
+	x.okJSON(map[string]any{})
 }
 
 // truncateChars keeps the first n characters, as SSM does with inline output.
