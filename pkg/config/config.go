@@ -121,6 +121,10 @@ type Executor struct {
 	// configuration file's folder. Empty: no runbooks, every incident gets
 	// "no runbook".
 	RunbooksDir string `yaml:"runbooks_dir"`
+	// ReloadInterval is how often runbooks_dir is checked for changed
+	// files (default 10s). A changed set is loaded whole or not at all; a
+	// run goes on with the runbook it started with.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 	// KillSwitch stops every recovery step of every tenant while true. It
 	// can also be thrown at run time (amsctl executor kill-switch on); either
 	// one being on is enough.
@@ -345,6 +349,7 @@ func (f *File) applyDefaults() {
 		setDefault(&c.MaxDeliver, 10)
 	}
 	setDefault(&f.Classifier.ReloadInterval, 10*time.Second)
+	setDefault(&f.Executor.ReloadInterval, 10*time.Second)
 	setDefault(&f.Executor.ApprovalTimeout, 15*time.Minute)
 	setDefault(&f.Executor.MaxOutputBytes, 16<<10)
 	setDefault(&f.Executor.Lease, 2*time.Minute)

@@ -200,6 +200,9 @@ func validateAWS(bad func(key, format string, args ...any), key string, a *AWSAc
 var awsAccountID = regexp.MustCompile(`^[0-9]{12}$`)
 
 func validateExecutor(bad func(key, format string, args ...any), x *Executor) {
+	if x.ReloadInterval < time.Second {
+		bad("executor.reload_interval", "%s is too short: use at least 1s", x.ReloadInterval)
+	}
 	if x.ApprovalTimeout < time.Minute {
 		bad("executor.approval_timeout", "%s is too short for a person to answer: use at least 1m", x.ApprovalTimeout)
 	}

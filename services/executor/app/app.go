@@ -94,9 +94,10 @@ func controlConsumer() bus.ConsumerSpec {
 type Executor struct {
 	cfg      *config.File
 	deps     service.Deps
-	runbooks map[string]*runbook.Runbook
+	runbooks *runbook.Set // nil without executor.runbooks_dir
 	tenants  map[string]*engine.Tenant
 	outcomes *prometheus.CounterVec
+	reloads  *prometheus.CounterVec
 	// Running gives Ready: "starting" until Run has made the consumers.
 	bus.Running
 }
@@ -107,10 +108,10 @@ func New(cfg *config.File, deps service.Deps) (*Executor, error) {
 	if deps.JS == nil || deps.Log == nil || deps.Registerer == nil || deps.Now == nil {
 		return nil, errors.New("executor: missing dependencies")
 	}
-	runbooks := map[string]*runbook.Runbook{}
+	var runbooks *runbook.Set
 	if dir := cfg.Executor.RunbooksDir; dir != "" {
 		var err error
-		if runbooks, err = runbook.LoadDir(cfg.Path(dir)); err != nil {
+		if runbooks, err = runbook.NewSet(cfg.Path(dir)); err != nil {
 			return nil, fmt.Errorf("executor.runbooks_dir %s:\n%w", cfg.Path(dir), err)
 		}
 	}
@@ -136,13 +137,24 @@ func New(cfg *config.File, deps service.Deps) (*Executor, error) {
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ams_executor_runs_total", Help: "Runbook runs by tenant and outcome.",
 	}, []string{"tenant", "outcome"})
-	deps.Registerer.MustRegister(outcomes)
-	deps.Log.Info("executor loaded runbooks", "count", len(runbooks), "dir", cfg.Executor.RunbooksDir)
-	return &Executor{cfg: cfg, deps: deps, runbooks: runbooks, tenants: tenants, outcomes: outcomes}, nil
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ams_executor_runbook_reloads_total", Help: "Reloads of executor.runbooks_dir after a change, by result (ok, error: the previous set stays in force).",
+	}, []string{"result"})
+	e := &Executor{cfg: cfg, deps: deps, runbooks: runbooks, tenants: tenants, outcomes: outcomes, reloads: reloads}
+	deps.Registerer.MustRegister(outcomes, reloads, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ams_executor_runbooks", Help: "Runbooks in force.",
+	}, func() float64 { return float64(len(e.Runbooks())) }))
+	deps.Log.Info("executor loaded runbooks", "count", len(e.Runbooks()), "dir", cfg.Executor.RunbooksDir)
+	return e, nil
 }
 
-// Runbooks returns the loaded runbooks by name.
-func (e *Executor) Runbooks() map[string]*runbook.Runbook { return e.runbooks }
+// Runbooks returns the runbooks in force by name.
+func (e *Executor) Runbooks() map[string]*runbook.Runbook {
+	if e.runbooks == nil {
+		return map[string]*runbook.Runbook{}
+	}
+	return e.runbooks.Runbooks()
+}
 
 // Run creates the executor's streams and buckets and handles incidents and
 // control messages until ctx ends.
@@ -172,7 +184,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		Schedule: func(ctx context.Context, subject, target string, at time.Time, data []byte) error {
 			return bus.Schedule(ctx, js, subject, target, at, data)
 		},
-		Runbooks: func() map[string]*runbook.Runbook { return e.runbooks },
+		Runbooks: e.Runbooks,
 		Tenants:  e.tenants,
 		AWS:      awsstep.New(awsstep.Options{Endpoints: x.AWSEndpoints, MaxOutput: x.MaxOutputBytes}),
 		SSH:      sshstep.New(sshstep.Options{MaxOutput: x.MaxOutputBytes}),
@@ -217,6 +229,15 @@ func (e *Executor) Run(ctx context.Context) error {
 			return eng.Timeout(ctx, tenant, incident, string(msg.Data()))
 		}
 		return bus.Permanent(fmt.Errorf("unknown control message %q", msg.Subject()))
+	}
+	if e.runbooks != nil {
+		go e.runbooks.Watch(ctx, x.ReloadInterval, e.deps.Log.With("component", Name), func(changed bool, err error) {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			e.reloads.WithLabelValues(result).Inc()
+		})
 	}
 	incidents := incidentsConsumer().Tune(cons)
 	incidents.HandleTimeout = maxRun

@@ -100,6 +100,10 @@ type Runbook struct {
 
 	// Source is the file the runbook was read from.
 	Source string `yaml:"-"`
+	// Text is the YAML it was loaded from. A run keeps it, so that a run
+	// taken over by another replica, or resumed after an approval, goes on
+	// with the runbook it started with even if the file changed meanwhile.
+	Text []byte `yaml:"-"`
 
 	appliesTo cel.Program
 }
@@ -324,7 +328,7 @@ func Load(data []byte, source string) (*Runbook, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &LoadError{Problems: yamlProblems(source, err)}
 	}
-	rb.Source = source
+	rb.Source, rb.Text = source, bytes.Clone(data)
 	v := &validator{rb: &rb, source: source, lines: lines{root: &root}}
 	v.validate()
 	if len(v.problems) > 0 {

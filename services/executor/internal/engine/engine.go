@@ -220,7 +220,7 @@ func (e *Engine) begin(ctx context.Context, inc *amsv1.Incident) *Record {
 	if err != nil {
 		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", err.Error())
 	}
-	rec.Params = params
+	rec.Params, rec.RunbookText = params, rb.Text
 	rec.Procedure = rb.RenderProcedure(params)
 	rec.DryRun = rb.DryRun || t.Executor.DryRun
 	if rec.DryRun {
@@ -264,6 +264,13 @@ func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()
 		return fmt.Errorf("run %s: incident snapshot: %w", Key(rec.Tenant, rec.Incident), err)
 	}
 	r.rb = e.o.Runbooks()[rec.Runbook]
+	if len(rec.RunbookText) > 0 {
+		rb, err := runbook.Load(rec.RunbookText, rec.Runbook+" (as the run started)")
+		if err != nil {
+			return r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", fmt.Sprintf("the runbook %s kept with the run no longer loads (%v); the run cannot go on", rec.Runbook, err))
+		}
+		r.rb = rb
+	}
 	r.t = e.o.Tenants[rec.Tenant]
 	if r.rb == nil || r.t == nil {
 		return r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", fmt.Sprintf("runbook %q or tenant %q is no longer configured; the run cannot go on", rec.Runbook, rec.Tenant))

@@ -429,6 +429,43 @@ func TestApproval(t *testing.T) {
 	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`), "neither denied nor timed-out runs restarted anything")
 }
 
+// A runbook edited while a run waits for approval: the run goes on with
+// the runbook it started with (kept in its record); new runs get the new one.
+func TestRunKeepsItsRunbookWhenTheFileChanges(t *testing.T) {
+	approvalRunbook := strings.Replace(strings.Replace(webRunbook, "name: web-restart", "name: web-approve", 1), "    recovery: true\n", "    recovery: true\n    approval: true\n", 1)
+	h := newHarness(t, approvalRunbook)
+	e := h.engine("r1")
+	ctx := context.Background()
+	require.NoError(t, e.Handle(ctx, incident("inc-1", "web-approve"), nobeat))
+	_, waiting := WaitingStep(mustRecord(t, h, "inc-1"))
+	require.True(t, waiting)
+
+	// The operator edits the runbook (reload now, restart, or another
+	// replica with the new file): the recovery becomes a reload.
+	edited, err := runbook.Load([]byte(strings.Replace(approvalRunbook, "argv: [systemctl, restart,", "argv: [systemctl, reload,", 1)), "edited.yaml")
+	require.NoError(t, err)
+	h.rbs["web-approve"] = edited
+
+	require.NoError(t, h.engine("r2").Decide(ctx, &amsv1.DecideApprovalRequest{Tenant: "acme", IncidentId: "inc-1", Approve: true, By: "bob"}, nobeat))
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED, h.completed("inc-1").GetOutcome())
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`), "the approved step is the one the person saw")
+	require.Zero(t, h.m.count(`ssh web-1.acme.internal ["systemctl" "reload"`))
+
+	h.m.mu.Lock()
+	h.m.healthy = false
+	h.m.mu.Unlock()
+	require.NoError(t, e.Handle(ctx, incident("inc-2", "web-approve"), nobeat))
+	require.NoError(t, e.Decide(ctx, &amsv1.DecideApprovalRequest{Tenant: "acme", IncidentId: "inc-2", Approve: true, By: "bob"}, nobeat))
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "reload"`), "a new run uses the edited runbook")
+}
+
+func mustRecord(t *testing.T, h *harness, incident string) *Record {
+	t.Helper()
+	rec, err := LoadRecord(context.Background(), h.runs, "acme", incident)
+	require.NoError(t, err)
+	return rec
+}
+
 func hasDecision(res *amsv1.ActionResult, rail, decision, reason string) bool {
 	for _, d := range res.GetDecisions() {
 		if d.GetRail() == rail && d.GetDecision() == decision && strings.Contains(d.GetReason(), reason) {

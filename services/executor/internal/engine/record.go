@@ -48,6 +48,9 @@ type Record struct {
 	Tenant   string `json:"tenant"`
 	Incident string `json:"incident"`
 	Runbook  string `json:"runbook,omitempty"`
+	// RunbookText is the runbook's YAML as the run started: a run goes on
+	// with it after a takeover or an approval even if the file changed.
+	RunbookText []byte `json:"runbook_text,omitempty"`
 	// IncidentPB is the incident snapshot the run acts on (protobuf).
 	IncidentPB []byte            `json:"incident_pb,omitempty"`
 	Params     map[string]string `json:"params,omitempty"`
