@@ -59,6 +59,7 @@ bench: ## run the benchmarks and print their figures
 	cd services/ams && $(GO) test -run '^$$' -bench 'Pipeline|Ingest' -benchtime $(BENCHTIME) -benchmem ./app/
 	# Alert sent → first check output of its runbook, against the sandbox; one iteration is one incident.
 	cd services/ams && $(GO) test -run '^$$' -bench AlertToFirstCheck -benchtime 200x ./app/
+	cd services/executor && $(GO) test -run '^$$' -bench . -benchtime 50x ./app/
 	cd services/classifier && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./app/ ./internal/rules/
 	# One replay iteration is 10,000 alerts through two policies: a few are enough.
 	cd services/classifier && $(GO) test -run '^$$' -bench . -benchtime 3x -benchmem ./replay/

@@ -42,6 +42,12 @@ type ConsumerSpec struct {
 	Workers int
 	// HandleTimeout bounds one handler call; zero means AckWait.
 	HandleTimeout time.Duration
+	// ShutdownGrace bounds how long handlers in flight may go on once Run's
+	// context has ended; then their context is cancelled, so a long handler
+	// (a runbook step) stops and leaves its work to be taken over instead
+	// of holding up the shutdown. Zero: they finish, each within
+	// HandleTimeout.
+	ShutdownGrace time.Duration
 	// Optional keeps the consumer out of readiness: it follows another
 	// service's stream, which in distributed mode may not exist yet, for
 	// work that is not the service's main job. It still waits for the
@@ -154,8 +160,27 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 
 	// Handlers run on a context that shutdown does not cancel, so work in
-	// flight finishes and is acked rather than half-done and redelivered.
-	workCtx := context.WithoutCancel(ctx)
+	// flight finishes and is acked rather than half-done and redelivered;
+	// with ShutdownGrace it is cancelled once the grace has passed.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork() // runs after wg.Wait below: handlers are done by then
+	if grace := c.spec.ShutdownGrace; grace > 0 {
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-stopped:
+				return
+			}
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				c.log.Warn("shutdown grace over; cancelling handlers in flight", "grace", grace)
+				cancelWork()
+			case <-stopped:
+			}
+		}()
+	}
 	sem := make(chan struct{}, c.spec.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -421,6 +421,35 @@ func TestConsumerShutdownFinishesInFlight(t *testing.T) {
 	require.Equal(t, 0, ci.NumAckPending)
 }
 
+// TestConsumerShutdownGraceCancelsInFlight: with ShutdownGrace, a handler
+// still running when the grace is over has its context cancelled, and its
+// message is not acked (it is left for redelivery, to whoever takes over).
+func TestConsumerShutdownGraceCancelsInFlight(t *testing.T) {
+	h := newHarness(t)
+	h.stream(t, testStream, "ams.test.>")
+	entered := make(chan struct{})
+	sp := spec("test-grace")
+	sp.ShutdownGrace = 100 * time.Millisecond
+	c := h.consumer(t, sp, func(ctx context.Context, msg jetstream.Msg) error {
+		close(entered)
+		<-ctx.Done() // a step that would run far longer than the grace
+		return ctx.Err()
+	})
+	run := start(t, c)
+	_, err := h.publisher().Publish(context.Background(), testSubject, "evt-1", wrapperspb.String("x"))
+	require.NoError(t, err)
+	select {
+	case <-entered:
+	case <-time.After(waitFor):
+		t.Fatal("handler not called")
+	}
+	run.cancel()
+	require.NoError(t, run.stop(t), "Run returns once the grace has cancelled the handler")
+	ci := h.consumerInfo(t, testStream, "test-grace")
+	require.NotNil(t, ci)
+	require.Zero(t, ci.AckFloor.Stream, "the cut-short message is not acked")
+}
+
 func TestNewConsumerValidates(t *testing.T) {
 	h := newHarness(t)
 	tests := []struct {

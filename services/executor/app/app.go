@@ -85,8 +85,8 @@ func controlConsumer() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream:         ControlStream,
 		Durable:        controlDurable,
-		Description:    "Executor: carry on or end runs on approval decisions and timeouts.",
-		FilterSubjects: []string{"ams.executor.decision.>", "ams.executor.timeout.>"},
+		Description:    "Executor: carry on or end runs on approval decisions, approval timeouts and takeover checks.",
+		FilterSubjects: []string{"ams.executor.decision.>", "ams.executor.timeout.>", "ams.executor.resume.>"},
 	}
 }
 
@@ -227,6 +227,8 @@ func (e *Executor) Run(ctx context.Context) error {
 			return eng.Decide(ctx, &req, inProgress(msg))
 		case "timeout":
 			return eng.Timeout(ctx, tenant, incident, string(msg.Data()))
+		case "resume":
+			return eng.Resume(ctx, tenant, incident, inProgress(msg))
 		}
 		return bus.Permanent(fmt.Errorf("unknown control message %q", msg.Subject()))
 	}
@@ -239,10 +241,14 @@ func (e *Executor) Run(ctx context.Context) error {
 			e.reloads.WithLabelValues(result).Inc()
 		})
 	}
+	// On shutdown a run gets two thirds of server.shutdown_timeout to end
+	// its step; then it stops, gives its lease back and another replica (or
+	// this one, restarted) takes it over.
+	grace := max(e.cfg.Server.ShutdownTimeout*2/3, time.Second)
 	incidents := incidentsConsumer().Tune(cons)
-	incidents.HandleTimeout = maxRun
+	incidents.HandleTimeout, incidents.ShutdownGrace = maxRun, grace
 	control := controlConsumer().Tune(cons)
-	control.HandleTimeout = maxRun
+	control.HandleTimeout, control.ShutdownGrace = maxRun, grace
 	ic, err := bus.NewConsumer(js, incidents, onIncident, e.deps.Log, e.deps.BusMetrics, e.deps.Tracing)
 	if err != nil {
 		return err

@@ -30,6 +30,17 @@ func ScheduleSubject(tenant, incident string) string {
 	return "ams.executor.schedule." + tenant + "." + incident
 }
 
+// ResumeAtSubject holds an incident's pending takeover check, scheduled
+// when a delivery found the run held by another replica's lease.
+func ResumeAtSubject(tenant, incident string) string {
+	return "ams.executor.resume-at." + tenant + "." + incident
+}
+
+// ResumeSubject is where a takeover check is delivered when due.
+func ResumeSubject(tenant, incident string) string {
+	return "ams.executor.resume." + tenant + "." + incident
+}
+
 // TimeoutSubject is where an approval timeout is delivered when due.
 func TimeoutSubject(tenant, incident string) string {
 	return "ams.executor.timeout." + tenant + "." + incident
@@ -157,7 +168,7 @@ func (e *Engine) Decide(ctx context.Context, req *amsv1.DecideApprovalRequest, b
 	if err != nil {
 		return err
 	}
-	return e.drive(ctx, rec, rev, beat)
+	return e.laterIfBusy(ctx, rec.Tenant, rec.Incident, e.drive(ctx, rec, rev, beat))
 }
 
 // Timeout ends a run still waiting for approval of step when its deadline

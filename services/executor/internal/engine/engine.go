@@ -101,13 +101,40 @@ type Options struct {
 // Engine runs runbooks.
 type Engine struct {
 	o Options
+	// active holds the runs this replica is driving right now, so that a
+	// second delivery reaching the same replica does not drive the run
+	// twice at once (the lease only tells replicas apart).
+	active sync.Map // run key → struct{}
 }
 
-// ErrBusy means another replica holds the run's lease; try again later.
-var ErrBusy = errors.New("another replica is running this incident's runbook; retry after its lease")
+// ErrBusy means the run is being driven elsewhere; errors.Is matches a
+// *BusyError with it.
+var ErrBusy = errors.New("this incident's runbook is running elsewhere")
+
+// BusyError says who holds a run and until when. Handle, Decide and Resume
+// do not return it: they schedule a takeover check for when the lease ends
+// (see Resume) and return nil, so a crashed replica's run is never lost to
+// the bus's redelivery limit while its lease runs out.
+type BusyError struct {
+	Owner string
+	Until time.Time
+}
+
+func (b *BusyError) Error() string {
+	return fmt.Sprintf("replica %s is running this incident's runbook (lease until %s)", b.Owner, b.Until.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrBusy) true.
+func (b *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// defaultLease applies when Options.Lease is not set.
+const defaultLease = 2 * time.Minute
 
 // New returns an engine.
 func New(o Options) *Engine {
+	if o.Lease <= 0 {
+		o.Lease = defaultLease
+	}
 	if o.QueueWait <= 0 {
 		o.QueueWait = 10 * time.Minute
 	}
@@ -183,7 +210,34 @@ func (e *Engine) Handle(ctx context.Context, inc *amsv1.Incident, beat func()) e
 			e.o.Observe(rec.Tenant, amsv1.ActionOutcome(amsv1.ActionOutcome_value[rec.Outcome]))
 		}
 	}
-	return e.drive(ctx, rec, rev, beat)
+	return e.laterIfBusy(ctx, rec.Tenant, rec.Incident, e.drive(ctx, rec, rev, beat))
+}
+
+// Resume carries on a run whose takeover check (scheduled when the run was
+// busy elsewhere) has come due: if the holder's lease has run out, this
+// replica takes the run over; if it is still renewed, the check is
+// scheduled again for the new end of the lease.
+func (e *Engine) Resume(ctx context.Context, tenant, incident string, beat func()) error {
+	rec, rev, err := load(ctx, e.o.Runs, Key(tenant, incident))
+	if err != nil || rec == nil {
+		return err
+	}
+	return e.laterIfBusy(ctx, tenant, incident, e.drive(ctx, rec, rev, beat))
+}
+
+// laterIfBusy turns a busy run into a takeover check at the end of the
+// holder's lease. Any other result is returned as it is.
+func (e *Engine) laterIfBusy(ctx context.Context, tenant, incident string, err error) error {
+	var busy *BusyError
+	if !errors.As(err, &busy) {
+		return err
+	}
+	at := busy.Until.Add(time.Second)
+	if serr := e.o.Schedule(ctx, ResumeAtSubject(tenant, incident), ResumeSubject(tenant, incident), at, nil); serr != nil {
+		return fmt.Errorf("%w; scheduling the takeover check failed: %v", busy, serr)
+	}
+	e.o.Log.Info("run busy; takeover check scheduled", "tenant", tenant, "incident", incident, "holder", busy.Owner, "at", at)
+	return nil
 }
 
 // begin decides what a new run is: which runbook, its parameters, and the
@@ -257,8 +311,13 @@ func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()
 	}
 	now := e.o.Now()
 	if rec.Owner != "" && rec.Owner != e.o.Owner && rec.LeaseUntil.After(now) {
-		return ErrBusy
+		return &BusyError{Owner: rec.Owner, Until: rec.LeaseUntil}
 	}
+	key := Key(rec.Tenant, rec.Incident)
+	if _, driving := e.active.LoadOrStore(key, struct{}{}); driving {
+		return &BusyError{Owner: e.o.Owner + " (another delivery)", Until: now.Add(e.o.Lease)}
+	}
+	defer e.active.Delete(key)
 	r.inc = &amsv1.Incident{}
 	if err := proto.Unmarshal(rec.IncidentPB, r.inc); err != nil {
 		return fmt.Errorf("run %s: incident snapshot: %w", Key(rec.Tenant, rec.Incident), err)
@@ -281,10 +340,15 @@ func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()
 	rec.Owner, rec.LeaseUntil = e.o.Owner, now.Add(e.o.Lease)
 	if err := r.save(ctx); err != nil {
 		if errors.Is(err, ErrLost) {
-			return ErrBusy
+			return &BusyError{Owner: "another replica", Until: now.Add(e.o.Lease)}
 		}
 		return err
 	}
+	defer func() {
+		if ctx.Err() != nil {
+			r.release()
+		}
+	}()
 	held, err := r.acquire(ctx, beat)
 	if err != nil || !held {
 		return err
@@ -378,6 +442,28 @@ func (r *run) renewLease(ctx context.Context, now time.Time) error {
 	defer r.mu.Unlock()
 	r.rec.LeaseUntil = now.Add(r.e.o.Lease)
 	return r.saveLocked(ctx)
+}
+
+// release gives the run's lease back when this replica stops in the
+// middle of it (shutdown), so another replica can take it over at once
+// instead of after the lease. A step in flight stays recorded as running:
+// the taker decides (a recovery is then unknown and only verified). It uses
+// a fresh context, the run's own having ended; if the write fails, the
+// lease simply runs out.
+func (r *run) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rec.Finished || r.rec.Owner != r.e.o.Owner {
+		return
+	}
+	r.rec.Decisions = append(r.rec.Decisions, Decision{Time: r.e.o.Now(), Rail: "lease", Decision: "released",
+		Reason: fmt.Sprintf("replica %s stopped in the middle of the run (shutdown); another replica takes it over", r.e.o.Owner)})
+	r.rec.Owner, r.rec.LeaseUntil = "", time.Time{}
+	if err := r.saveLocked(ctx); err != nil {
+		r.e.o.Log.Warn("give the run's lease back", "tenant", r.rec.Tenant, "incident", r.rec.Incident, "err", err)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

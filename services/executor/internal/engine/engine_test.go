@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -164,6 +166,7 @@ procedure: Check {{unit}} on {{host}}.
 
 type harness struct {
 	t    *testing.T
+	srv  *server.Server
 	js   jetstream.JetStream
 	runs jetstream.KeyValue
 	rkv  jetstream.KeyValue
@@ -187,7 +190,7 @@ func newHarness(t *testing.T, runbooks ...string) *harness {
 	require.NoError(t, err)
 	_, err = bus.EnsureStream(ctx, js, jetstream.StreamConfig{Name: ControlStream, Subjects: []string{"ams.executor.>"}, AllowMsgSchedules: true, MaxMsgsPerSubject: 1})
 	require.NoError(t, err)
-	h := &harness{t: t, js: js, runs: runs, rkv: rkv, m: &machines{fixWorks: true}, rbs: map[string]*runbook.Runbook{}, now: time.Now()}
+	h := &harness{t: t, srv: srv, js: js, runs: runs, rkv: rkv, m: &machines{fixWorks: true}, rbs: map[string]*runbook.Runbook{}, now: time.Now()}
 	for i, src := range append([]string{webRunbook}, runbooks...) {
 		rb, err := runbook.Load([]byte(src), fmt.Sprintf("rb%d.yaml", i))
 		require.NoError(t, err)
@@ -202,10 +205,25 @@ func newHarness(t *testing.T, runbooks ...string) *harness {
 }
 
 func (h *harness) engine(owner string) *Engine {
+	return h.engineOn(owner, h.js, h.runs, h.rkv)
+}
+
+// replica is an engine on its own NATS connection, as a replica in its own
+// process has: closing the connection is that process dying.
+func (h *harness) replica(owner string) (*Engine, *nats.Conn) {
+	nc, js := natstest.Connect(h.t, h.srv)
+	runs, err := js.KeyValue(context.Background(), RunsBucketConfig(1).Bucket)
+	require.NoError(h.t, err)
+	rkv, err := js.KeyValue(context.Background(), rails.BucketConfig(1).Bucket)
+	require.NoError(h.t, err)
+	return h.engineOn(owner, js, runs, rkv), nc
+}
+
+func (h *harness) engineOn(owner string, js jetstream.JetStream, runs, rkv jetstream.KeyValue) *Engine {
 	return New(Options{
-		Runs: h.runs, Rails: rails.New(h.rkv, false), Publisher: bus.NewPublisher(h.js, "executor", noop.NewTracerProvider()),
+		Runs: runs, Rails: rails.New(rkv, false), Publisher: bus.NewPublisher(js, "executor", noop.NewTracerProvider()),
 		Schedule: func(ctx context.Context, subject, target string, at time.Time, data []byte) error {
-			return bus.Schedule(ctx, h.js, subject, target, at, data)
+			return bus.Schedule(ctx, js, subject, target, at, data)
 		},
 		Runbooks: func() map[string]*runbook.Runbook { return h.rbs },
 		Tenants:  map[string]*Tenant{"acme": h.ten},
@@ -476,36 +494,108 @@ func hasDecision(res *amsv1.ActionResult, rail, decision, reason string) bool {
 }
 
 // A replica dies in the middle of a recovery: the other takes the run over
-// after the lease and never re-runs the recovery; it verifies instead.
+// after the lease and never re-runs the recovery; it verifies instead. The
+// delivery that finds the run busy does not retry against the bus's
+// redelivery limit: it schedules a takeover check for the end of the lease.
 func TestTakeoverAfterCrashVerifiesNotReruns(t *testing.T) {
 	h := newHarness(t)
 	h.m.block = make(chan struct{})
 	h.m.started = make(chan string, 1)
 	ctx := context.Background()
+	r1, conn := h.replica("r1")
 	crashed, crash := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- h.engine("r1").Handle(crashed, incident("inc-1", "web-restart"), nobeat) }()
+	go func() { done <- r1.Handle(crashed, incident("inc-1", "web-restart"), nobeat) }()
 	<-h.m.started
-	// The recovery fixed the service but the replica died before recording it.
+	// The recovery fixed the service but the replica died before recording
+	// it: its connection is gone, so it cannot write another thing.
 	h.m.mu.Lock()
 	h.m.healthy = true
 	h.m.mu.Unlock()
+	conn.Close()
 	crash()
-	require.ErrorIs(t, <-done, context.Canceled)
-	rec, err := LoadRecord(ctx, h.runs, "acme", "inc-1")
-	require.NoError(t, err)
+	require.Error(t, <-done)
+	rec := mustRecord(t, h, "inc-1")
 	require.Equal(t, StatusRunning, rec.last().Status, "the recovery was recorded as started before it ran")
+	require.Equal(t, "r1", rec.Owner, "a dead replica gives nothing back")
 
 	r2 := h.engine("r2")
-	require.ErrorIs(t, r2.Handle(ctx, incident("inc-1", "web-restart"), nobeat), ErrBusy, "r1's lease still holds")
-	time.Sleep(2100 * time.Millisecond) // the lease (2s) runs out
-	require.NoError(t, r2.Handle(ctx, incident("inc-1", "web-restart"), nobeat))
+	require.NoError(t, r2.Handle(ctx, incident("inc-1", "web-restart"), nobeat), "busy: a takeover check is scheduled, the delivery is done")
+	require.False(t, mustRecord(t, h, "inc-1").Finished)
+	due := h.resumeDue("inc-1")
+	require.False(t, due.Before(rec.LeaseUntil), "the check comes when r1's lease has run out")
+	require.NoError(t, r2.Resume(ctx, "acme", "inc-1", nobeat))
 	res := h.completed("inc-1")
 	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED, res.GetOutcome(), res.GetReason())
 	require.Contains(t, res.GetReason(), "outcome of recovery step restart is unknown")
 	require.Equal(t, StatusUnknown, res.Steps[1].Status)
 	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`), "never re-run blindly")
 	require.True(t, hasDecision(res, "lease", "taken-over", "replica r1 stopped renewing its lease"))
+}
+
+// resumeDue waits for the scheduled takeover check of incident to be
+// delivered and returns when it was.
+func (h *harness) resumeDue(incident string) time.Time {
+	h.t.Helper()
+	s, err := h.js.Stream(context.Background(), ControlStream)
+	require.NoError(h.t, err)
+	var at time.Time
+	require.Eventually(h.t, func() bool {
+		m, err := s.GetLastMsgForSubject(context.Background(), ResumeSubject("acme", incident))
+		if err != nil {
+			return false
+		}
+		at = m.Time
+		return true
+	}, 15*time.Second, 50*time.Millisecond, "no takeover check for %s", incident)
+	return at
+}
+
+// A replica that is stopped (shutdown) in the middle of a recovery gives its
+// lease back: another takes the run over at once and only verifies.
+func TestStoppedReplicaGivesTheRunBack(t *testing.T) {
+	h := newHarness(t)
+	h.m.block = make(chan struct{})
+	h.m.started = make(chan string, 1)
+	ctx := context.Background()
+	stopping, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.engine("r1").Handle(stopping, incident("inc-1", "web-restart"), nobeat) }()
+	<-h.m.started
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+	rec := mustRecord(t, h, "inc-1")
+	require.Empty(t, rec.Owner, "the lease is given back")
+	require.Equal(t, StatusRunning, rec.last().Status)
+
+	require.NoError(t, h.engine("r2").Handle(ctx, incident("inc-1", "web-restart"), nobeat))
+	res := h.completed("inc-1")
+	require.Equal(t, StatusUnknown, res.Steps[1].Status, "a recovery cut short is unknown, not re-run")
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+	require.True(t, hasDecision(res, "lease", "released", "replica r1 stopped in the middle of the run"))
+}
+
+// A second delivery reaching the replica that is driving the run (its first
+// handler still working) does not drive it a second time.
+func TestSecondDeliveryToTheSameReplica(t *testing.T) {
+	h := newHarness(t)
+	h.m.block = make(chan struct{})
+	h.m.started = make(chan string, 1)
+	ctx := context.Background()
+	r1 := h.engine("r1")
+	done := make(chan error, 1)
+	go func() { done <- r1.Handle(ctx, incident("inc-1", "web-restart"), nobeat) }()
+	<-h.m.started
+	require.NoError(t, r1.Handle(ctx, incident("inc-1", "web-restart"), nobeat))
+	close(h.m.block)
+	require.NoError(t, <-done)
+	res := h.completed("inc-1")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED, res.GetOutcome(), res.GetReason())
+	require.Equal(t, StatusOK, res.Steps[1].Status, "the first handler's recovery was not made unknown by the second")
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+	h.resumeDue("inc-1")
+	require.NoError(t, r1.Resume(ctx, "acme", "inc-1", nobeat), "the check after the run finds it finished")
+	require.Equal(t, 1, h.count("ams.action.completed.acme"))
 }
 
 func TestUnknownAndUnhealthyIsFailed(t *testing.T) {
