@@ -344,8 +344,15 @@ func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()
 		}
 		return err
 	}
+	// A heartbeat that finds the record changed by another replica (this one
+	// was cut off long enough for its lease to run out, and the run was taken
+	// over) ends ctx with ErrLost: the step in flight is cancelled and this
+	// replica writes nothing more; the taker carries the run on.
+	ctx, lose := context.WithCancelCause(ctx)
+	defer lose(nil)
+	lost := func() bool { return errors.Is(context.Cause(ctx), ErrLost) }
 	defer func() {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !lost() {
 			r.release()
 		}
 	}()
@@ -354,6 +361,9 @@ func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()
 		return err
 	}
 	defer func() {
+		if lost() {
+			return // the slot is the taker's now
+		}
 		// A fresh context: release even when ctx has ended; a slot not
 		// released only waits for its lease.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -362,14 +372,19 @@ func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()
 			e.o.Log.Warn("release concurrency slot", "tenant", rec.Tenant, "incident", rec.Incident, "err", err)
 		}
 	}()
-	stop := r.heartbeat(ctx, beat)
+	stop := r.heartbeat(ctx, beat, lose)
 	defer stop()
 	if !rec.StartAnnounced {
 		if err := r.announceStart(ctx); err != nil {
 			return err
 		}
 	}
-	return r.steps(ctx, beat)
+	err = r.steps(ctx, beat)
+	if lost() {
+		e.o.Log.Warn("run taken over by another replica after this one's lease ran out; stopping here", "tenant", rec.Tenant, "incident", rec.Incident)
+		return nil
+	}
+	return err
 }
 
 // acquire takes a concurrency slot, waiting for one up to QueueWait. It
@@ -410,7 +425,7 @@ func (r *run) acquire(ctx context.Context, beat func()) (bool, error) {
 
 // heartbeat renews the lease, the concurrency slot and the bus delivery
 // while steps run, until the returned stop is called.
-func (r *run) heartbeat(ctx context.Context, beat func()) func() {
+func (r *run) heartbeat(ctx context.Context, beat func(), lose context.CancelCauseFunc) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -425,7 +440,12 @@ func (r *run) heartbeat(ctx context.Context, beat func()) func() {
 			}
 			beat()
 			now := r.e.o.Now()
-			if err := r.renewLease(ctx, now); err != nil && ctx.Err() == nil {
+			err := r.renewLease(ctx, now)
+			switch {
+			case errors.Is(err, ErrLost):
+				lose(ErrLost)
+				return
+			case err != nil && ctx.Err() == nil:
 				r.e.o.Log.Warn("renew run lease", "tenant", r.rec.Tenant, "incident", r.rec.Incident, "err", err)
 			}
 			if _, err := r.e.o.Rails.Acquire(ctx, r.rec.Tenant, r.rec.Incident, r.t.Executor.Concurrency, now, now.Add(r.e.o.Lease)); err != nil && ctx.Err() == nil {

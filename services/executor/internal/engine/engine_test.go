@@ -575,6 +575,38 @@ func TestStoppedReplicaGivesTheRunBack(t *testing.T) {
 	require.True(t, hasDecision(res, "lease", "released", "replica r1 stopped in the middle of the run"))
 }
 
+// A replica cut off long enough for its lease to run out finds, at its next
+// heartbeat, that another replica took the run over: it cancels the step in
+// flight and writes nothing more.
+func TestReplicaThatLostTheRunStops(t *testing.T) {
+	h := newHarness(t)
+	h.m.block = make(chan struct{})
+	h.m.started = make(chan string, 1)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { done <- h.engine("r1").Handle(ctx, incident("inc-1", "web-restart"), nobeat) }()
+	<-h.m.started
+
+	// r2's takeover, as it writes it.
+	key := Key("acme", "inc-1")
+	rec, rev, err := load(ctx, h.runs, key)
+	require.NoError(t, err)
+	rec.Owner, rec.LeaseUntil = "r2", time.Now().Add(time.Minute)
+	_, err = save(ctx, h.runs, rec, rev)
+	require.NoError(t, err)
+
+	select {
+	case err := <-done:
+		require.NoError(t, err, "losing the run is not an error to retry: the taker has it")
+	case <-time.After(20 * time.Second):
+		t.Fatal("r1 went on with a run it had lost")
+	}
+	after := mustRecord(t, h, "inc-1")
+	require.Equal(t, "r2", after.Owner, "r1 wrote nothing after losing the run")
+	require.Equal(t, StatusRunning, after.last().Status, "the step r1 had in flight is the taker's to decide")
+	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
+}
+
 // A second delivery reaching the replica that is driving the run (its first
 // handler still working) does not drive it a second time.
 func TestSecondDeliveryToTheSameReplica(t *testing.T) {
