@@ -56,3 +56,17 @@ func TestSSMCancelFailureIsReported(t *testing.T) {
 	require.ErrorContains(t, err, "still InProgress")
 	require.ErrorContains(t, err, "cancelling it failed")
 }
+
+// TestValuesAWSCannotCarryAreRefused: a value that JSON or CBOR would not
+// carry unchanged is refused before anything is sent.
+func TestValuesAWSCannotCarryAreRefused(t *testing.T) {
+	e := newEnv(t)
+	e.addDocument(t, awsfake.Document{Name: "AMS-Echo", Parameters: []awsfake.DocumentParameter{{Name: "P"}}})
+	for _, v := range []string{"web-01\xff", "a\x00b"} {
+		_, err := e.runner.SSM(ctx(t), "acme", e.acme, acmeWeb, "AMS-Echo", map[string]string{"P": v}, time.Minute)
+		require.ErrorContains(t, err, "nothing was sent", "%q", v)
+		_, err = e.runner.CloudWatch(ctx(t), "acme", e.acme, "AWS/EC2", "CPUUtilization", map[string]string{"InstanceId": v}, "Average", time.Minute, time.Hour)
+		require.ErrorContains(t, err, "nothing was sent", "%q", v)
+	}
+	require.Empty(t, e.fake.Calls(), "not even STS was asked")
+}

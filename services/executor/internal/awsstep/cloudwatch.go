@@ -48,6 +48,9 @@ func (r *Runner) CloudWatch(ctx context.Context, tenant string, acct *config.Exe
 	if namespace == "" || metric == "" {
 		return res, fmt.Errorf("cloudwatch step: namespace and metric are required")
 	}
+	if err := textValues("cloudwatch step: dimension", dims); err != nil {
+		return res, err
+	}
 
 	c, err := r.clients(ctx, tenant, acct)
 	if err != nil {

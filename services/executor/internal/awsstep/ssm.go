@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -35,6 +36,9 @@ func (r *Runner) SSM(ctx context.Context, tenant string, acct *config.ExecutorAW
 		timeout = defaultTimeout
 	}
 	parent := ctx
+	if err := textValues("ssm step "+document+": parameter", params); err != nil {
+		return res, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, err := r.clients(ctx, tenant, acct)
@@ -200,4 +204,20 @@ func joinOutput(head, stdout, stderr string, maxOut int) string {
 		}
 	}
 	return step.Cap(head+outPart+errPart, maxOut)
+}
+
+// textValues refuses values AWS would not carry unchanged: JSON and CBOR
+// text is UTF-8 (invalid bytes would arrive as U+FFFD, or the request be
+// refused), and a NUL ends a string in the script that reads it. Runbook
+// parameters are refused earlier; this keeps the step itself honest.
+func textValues(what string, values map[string]string) error {
+	for _, k := range sortedKeys(values) {
+		switch v := values[k]; {
+		case !utf8.ValidString(v):
+			return fmt.Errorf("%s %s is not valid UTF-8; nothing was sent", what, k)
+		case strings.IndexByte(v, 0) >= 0:
+			return fmt.Errorf("%s %s contains a NUL byte; nothing was sent", what, k)
+		}
+	}
+	return nil
 }

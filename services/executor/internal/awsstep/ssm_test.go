@@ -94,11 +94,12 @@ func TestSSMParametersArriveUnchanged(t *testing.T) {
 		},
 	})
 	// JSON carries text: a value that is not UTF-8 cannot cross it
-	// unchanged, and the runbook refuses such a value before any step
-	// (runbook.Parameters), so it never reaches SSM.
+	// unchanged, and a NUL would end the script's string; the runbook
+	// refuses both before any step (runbook.Parameters) and the step
+	// refuses them again (TestValuesAWSCannotCarryAreRefused).
 	var vals []string
 	for _, v := range injection.Corpus() {
-		if utf8.ValidString(v) {
+		if utf8.ValidString(v) && !strings.Contains(v, "\x00") {
 			vals = append(vals, v)
 		}
 	}
