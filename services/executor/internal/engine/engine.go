@@ -245,17 +245,14 @@ func (e *Engine) laterIfBusy(ctx context.Context, tenant, incident string, err e
 func (e *Engine) begin(ctx context.Context, inc *amsv1.Incident) *Record {
 	now := e.o.Now()
 	rec := &Record{Tenant: inc.GetTenant(), Incident: inc.GetId(), Runbook: inc.GetRunbook(), StartedAt: now}
+	var snapErr error
+	rec.IncidentPB, snapErr = proto.Marshal(inc)
 	finish := func(outcome amsv1.ActionOutcome, rail, reason string) *Record {
 		rec.Finished, rec.FinishedAt = true, now
 		rec.Outcome, rec.Rail, rec.Reason = outcome.String(), rail, reason
 		return rec
 	}
-	var err error
-	if rec.IncidentPB, err = proto.Marshal(inc); err != nil {
-		// The bus refuses such a message before it gets here; a run without
-		// its snapshot could not be taken over, so none starts.
-		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", "the incident cannot be stored with its run: "+err.Error())
-	}
+
 	if inc.GetRunbook() == "" {
 		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK, "", "no rule selected a runbook for this incident")
 	}
@@ -280,6 +277,12 @@ func (e *Engine) begin(ctx context.Context, inc *amsv1.Incident) *Record {
 		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", err.Error())
 	}
 	rec.Params, rec.RunbookText = params, rb.Text
+	// A run that goes on past this point needs its incident snapshot to be
+	// taken over. The bus refuses a message that does not marshal before
+	// it gets here; a run without its snapshot does not start.
+	if snapErr != nil {
+		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_FAILED, "", "the incident cannot be stored with its run: "+snapErr.Error())
+	}
 	rec.Procedure = rb.RenderProcedure(params)
 	rec.DryRun = rb.DryRun || t.Executor.DryRun
 	if rec.DryRun {
