@@ -364,7 +364,7 @@ func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()
 			r.release()
 		}
 	}()
-	held, err := r.acquire(ctx, beat)
+	held, err := r.acquire(ctx)
 	if err != nil || !held {
 		return err
 	}
@@ -395,40 +395,50 @@ func (e *Engine) drive(ctx context.Context, rec *Record, rev uint64, beat func()
 	return err
 }
 
-// acquire takes a concurrency slot, waiting for one up to QueueWait. It
-// returns false (and has finished the run) when none came.
-func (r *run) acquire(ctx context.Context, beat func()) (bool, error) {
+// queueRetry is how often a run waiting for a concurrency slot looks again.
+const queueRetry = 2 * time.Second
+
+// acquire takes one of the tenant's concurrency slots. When none is free
+// the run waits without holding a bus worker: it gives its lease back,
+// schedules a takeover check (Resume) for a little later and returns false,
+// so that a tenant with many queued runs cannot occupy every worker of a
+// replica. A run still without a slot after QueueWait from its first try is
+// skipped (and has been finished when acquire returns false with no error).
+func (r *run) acquire(ctx context.Context) (bool, error) {
 	e := r.e
 	limit := r.t.Executor.Concurrency
-	deadline := e.o.Now().Add(e.o.QueueWait)
-	waited := false
-	for {
-		now := e.o.Now()
-		ok, err := e.o.Rails.Acquire(ctx, r.rec.Tenant, r.rec.Incident, limit, now, now.Add(e.o.Lease))
-		if err != nil {
-			return false, err
-		}
-		if ok {
-			if waited {
-				r.rec.Decisions = append(r.rec.Decisions, Decision{Time: now, Rail: RailConcurrency, Decision: "waited", Reason: fmt.Sprintf("waited for one of the tenant's %d run slots", limit)})
-			}
-			return true, nil
-		}
-		if now.After(deadline) {
-			reason := fmt.Sprintf("concurrency: the tenant's %d run slots stayed busy for %s", limit, e.o.QueueWait)
-			r.rec.Decisions = append(r.rec.Decisions, Decision{Time: now, Rail: RailConcurrency, Decision: "blocked", Reason: reason})
-			return false, r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, RailConcurrency, reason)
-		}
-		waited = true
-		beat()
-		if err := sleep(ctx, time.Second); err != nil {
-			return false, err
-		}
-		// Keep the lease while waiting.
-		if err := r.renewLease(ctx, e.o.Now()); err != nil {
-			return false, err
-		}
+	now := e.o.Now()
+	ok, err := e.o.Rails.Acquire(ctx, r.rec.Tenant, r.rec.Incident, limit, now, now.Add(e.o.Lease))
+	if err != nil {
+		return false, err
 	}
+	// The heartbeat has not started yet: nothing else writes the record.
+	rec := r.rec
+	if ok {
+		if !rec.QueuedAt.IsZero() {
+			rec.Decisions = append(rec.Decisions, Decision{Time: now, Rail: RailConcurrency, Decision: "waited",
+				Reason: fmt.Sprintf("waited %s for one of the tenant's %d run slots", now.Sub(rec.QueuedAt).Round(time.Second), limit)})
+			rec.QueuedAt = time.Time{}
+		}
+		return true, nil
+	}
+	if rec.QueuedAt.IsZero() {
+		rec.QueuedAt = now
+	}
+	if now.Sub(rec.QueuedAt) >= e.o.QueueWait {
+		reason := fmt.Sprintf("concurrency: the tenant's %d run slots stayed busy for %s", limit, e.o.QueueWait)
+		rec.Decisions = append(rec.Decisions, Decision{Time: now, Rail: RailConcurrency, Decision: "blocked", Reason: reason})
+		return false, r.finish(ctx, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, RailConcurrency, reason)
+	}
+	rec.Owner, rec.LeaseUntil = "", time.Time{}
+	if err := r.save(ctx); err != nil {
+		return false, err
+	}
+	at := now.Add(queueRetry)
+	if err := e.o.Schedule(ctx, ResumeAtSubject(rec.Tenant, rec.Incident), ResumeSubject(rec.Tenant, rec.Incident), at, nil); err != nil {
+		return false, fmt.Errorf("queue for a concurrency slot: %w", err)
+	}
+	return false, nil
 }
 
 // heartbeat renews the lease, the concurrency slot and the bus delivery

@@ -650,22 +650,51 @@ func TestUnknownAndUnhealthyIsFailed(t *testing.T) {
 	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`))
 }
 
+// Concurrency 1 across two replicas: the second run waits for the slot
+// without holding a bus worker (it is queued and looked at again by a
+// scheduled check), runs once the first is done, and says it waited. A run
+// that cannot get a slot within QueueWait is skipped.
 func TestConcurrencyLimitAcrossReplicas(t *testing.T) {
 	h := newHarness(t)
 	h.ten.Executor.Concurrency = 1
 	h.m.block = make(chan struct{})
 	h.m.started = make(chan string, 4)
 	ctx := context.Background()
-	done := make(chan error, 2)
+	done := make(chan error, 1)
 	go func() { done <- h.engine("r1").Handle(ctx, incident("inc-1", "web-restart"), nobeat) }()
 	<-h.m.started
-	go func() { done <- h.engine("r2").Handle(ctx, incident("inc-2", "web-restart"), nobeat) }()
-	// r2 waits for the slot; QueueWait is 3s, so releasing within it lets it run.
-	time.Sleep(500 * time.Millisecond)
+	r2 := h.engine("r2")
+	require.NoError(t, r2.Handle(ctx, incident("inc-2", "web-restart"), nobeat), "queued: the delivery is done")
+	rec := mustRecord(t, h, "inc-2")
+	require.False(t, rec.QueuedAt.IsZero())
+	require.Empty(t, rec.Owner, "a queued run holds no lease")
+	require.Empty(t, rec.Steps)
 	require.Equal(t, 1, h.m.count(`ssh web-1.acme.internal ["systemctl" "restart"`), "the second run waits for the tenant's only slot")
+	h.resumeDue("inc-2")
+
 	close(h.m.block)
 	require.NoError(t, <-done)
-	require.NoError(t, <-done)
+	require.NoError(t, r2.Resume(ctx, "acme", "inc-2", nobeat))
 	res := h.completed("inc-2")
-	require.True(t, hasDecision(res, RailConcurrency, "waited", "waited for one of the tenant's 1 run slots"), "%v", res.GetDecisions())
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_RESOLVED, res.GetOutcome(), res.GetReason())
+	require.True(t, hasDecision(res, RailConcurrency, "waited", "for one of the tenant's 1 run slots"), "%v", res.GetDecisions())
+
+	// A slot that never frees: skipped after QueueWait (3s here).
+	h.m.block = make(chan struct{})
+	h.m.mu.Lock()
+	h.m.healthy = false
+	h.m.mu.Unlock()
+	go func() { done <- h.engine("r1").Handle(ctx, incident("inc-3", "web-restart"), nobeat) }()
+	<-h.m.started
+	require.NoError(t, r2.Handle(ctx, incident("inc-4", "web-restart"), nobeat))
+	require.Eventually(t, func() bool {
+		require.NoError(t, r2.Resume(ctx, "acme", "inc-4", nobeat))
+		return mustRecord(t, h, "inc-4").Finished
+	}, 20*time.Second, 500*time.Millisecond)
+	res = h.completed("inc-4")
+	require.Equal(t, amsv1.ActionOutcome_ACTION_OUTCOME_SKIPPED, res.GetOutcome())
+	require.Equal(t, RailConcurrency, res.GetRail())
+	require.Contains(t, res.GetReason(), "stayed busy for 3s")
+	close(h.m.block)
+	require.NoError(t, <-done)
 }

@@ -65,6 +65,9 @@ type Record struct {
 	Next      int          `json:"next"`
 	Steps     []StepRecord `json:"steps,omitempty"`
 	Decisions []Decision   `json:"decisions,omitempty"`
+	// QueuedAt is when the run first found no free concurrency slot; zero
+	// while it is not waiting for one.
+	QueuedAt time.Time `json:"queued_at,omitzero"`
 	// StartAnnounced is set once the started event is stored.
 	StartAnnounced bool `json:"start_announced,omitempty"`
 	// Unknown names a recovery step whose outcome is unknown: from then on
