@@ -252,7 +252,6 @@ func (e *Engine) begin(ctx context.Context, inc *amsv1.Incident) *Record {
 		rec.Outcome, rec.Rail, rec.Reason = outcome.String(), rail, reason
 		return rec
 	}
-
 	if inc.GetRunbook() == "" {
 		return finish(amsv1.ActionOutcome_ACTION_OUTCOME_NO_RUNBOOK, "", "no rule selected a runbook for this incident")
 	}
