@@ -32,9 +32,7 @@ var unsafeProbes = func() []string {
 		probes = append(probes, s+"a"+s)
 	}
 	probes = append(probes, "$(id)", "`id`", "a;id", "a|id", "a&&id", "a\nid", "a b", "*", "?", "\x00", "a\x00b")
-	for _, s := range []string{"-", "--", "-a", "-1", "-rf", "--help", "-x.y", "-/", "--a=b", "-0", "-A", "-_"} {
-		probes = append(probes, s)
-	}
+	probes = append(probes, "-", "--", "-a", "-1", "-rf", "--help", "-x.y", "-/", "--a=b", "-0", "-A", "-_")
 	return probes
 }()
 
@@ -204,7 +202,7 @@ func (r *Runbook) Parameters(ctx context.Context, alert *amsv1.Alert, incident *
 		}
 		val, _, err := p.program.ContextEval(ctx, vars)
 		if err != nil {
-			return nil, fmt.Errorf("runbook %s: parameter %s: evaluate %s: %v; the run stops", r.Name, name, p.From, err)
+			return nil, fmt.Errorf("runbook %s: parameter %s: evaluate %s: %w; the run stops", r.Name, name, p.From, err)
 		}
 		s, ok := val.(types.String)
 		if !ok {

@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -281,7 +282,7 @@ func TestValidation(t *testing.T) {
 			rb, err := Load([]byte(tt.yaml), "t.yaml")
 			require.Error(t, err)
 			require.Nil(t, rb)
-			_, ok := err.(*LoadError)
+			_, ok := errors.AsType[*LoadError](err)
 			require.True(t, ok, "error is a *LoadError: %T", err)
 			for _, want := range tt.want {
 				require.Contains(t, err.Error(), want)
@@ -319,7 +320,7 @@ steps:
     kind: teleport
 `
 	_, err := Load([]byte(y), "bad.yaml")
-	le, ok := err.(*LoadError)
+	le, ok := errors.AsType[*LoadError](err)
 	require.True(t, ok)
 	var got []string
 	for _, p := range le.Problems {

@@ -3,6 +3,7 @@ package runbook
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -404,7 +405,7 @@ func (v *validator) http(at lineAt, where string, c *HTTP) {
 		}
 	}
 	switch c.Method {
-	case "", "GET", "HEAD":
+	case "", http.MethodGet, http.MethodHead:
 	default:
 		v.add(at("http", "method"), w+"method", "%q is not allowed; a probe uses GET or HEAD", c.Method)
 	}

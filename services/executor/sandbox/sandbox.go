@@ -48,8 +48,10 @@ const (
 	RoleARN    = "arn:aws:iam::" + Account + ":role/AMSExecutor"
 	ExternalID = "ams-demo-external-id"
 	Region     = "ap-northeast-1"
-	// TagKey and TagValue mark the tenant's instances.
-	TagKey, TagValue = "Customer", "demo"
+	// TagKey is the tag that marks the tenant's instances.
+	TagKey = "Customer"
+	// TagValue is the value of TagKey on the tenant's instances.
+	TagValue = "demo"
 	// Domain is the zone of the hosts' names in the sandbox's DNS.
 	Domain = "demo.internal"
 )
@@ -330,7 +332,8 @@ func listen(addr string) (net.Listener, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", addr)
+	// Binding a local port does not block; Start takes no context.
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another sandbox or program using it?)", addr, err)
 	}
@@ -341,7 +344,7 @@ func listen(addr string) (net.Listener, error) {
 // path, or generates one and writes it there (mode 0600), so that keys and
 // known_hosts stay valid across restarts of the sandbox.
 func loadOrCreateKey(path string) (ssh.Signer, error) {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // a file in the folder the operator names with -dir
 	if err == nil {
 		signer, err := ssh.ParsePrivateKey(data)
 		if err != nil {

@@ -75,7 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		return 0
 	}
-	cmd := exec.Command(command[0], command[1:]...)
+	// Not CommandContext: when ctx ends the command gets SIGTERM below and
+	// may shut down gracefully, rather than being killed.
+	cmd := exec.Command(command[0], command[1:]...) //nolint:gosec,noctx // the operator's own command line, run as `env` runs one
 	cmd.Env = Env(os.Environ())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	if err := cmd.Start(); err != nil {

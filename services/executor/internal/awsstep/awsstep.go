@@ -286,7 +286,9 @@ func explain(acct *config.ExecutorAWS, op string, err error) error {
 // getting the tenant's credentials, rather than from the service called.
 func assumeRoleFailed(err error) bool {
 	for e := err; e != nil; e = errors.Unwrap(e) {
-		if oe, ok := e.(*smithy.OperationError); ok && oe.Service() == "STS" {
+		// Not errors.As: that stops at the outermost OperationError, the
+		// called service's, and STS's is the one wrapped inside it.
+		if oe, ok := e.(*smithy.OperationError); ok && oe.Service() == "STS" { //nolint:errorlint // the loop walks the chain itself
 			return true
 		}
 	}

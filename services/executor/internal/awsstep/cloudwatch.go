@@ -3,6 +3,7 @@ package awsstep
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,18 +121,20 @@ func (r *Runner) CloudWatch(ctx context.Context, tenant string, acct *config.Exe
 }
 
 // periodSeconds rounds period up to one CloudWatch accepts: 1, 5, 10, 20
-// or 30 seconds (high resolution), or a multiple of 60.
+// or 30 seconds (high resolution), or a multiple of 60. A period longer
+// than an int32 of seconds (some 68 years) is cut to the longest that fits.
 func periodSeconds(period time.Duration) int32 {
 	secs := int64((period + time.Second - 1) / time.Second)
 	if secs < 60 {
-		for _, p := range []int64{1, 5, 10, 20, 30} {
-			if secs <= p {
-				return int32(p)
+		for _, p := range []int32{1, 5, 10, 20, 30} {
+			if secs <= int64(p) {
+				return p
 			}
 		}
 		return 60
 	}
-	return int32((secs + 59) / 60 * 60)
+	mins := min((secs+59)/60, math.MaxInt32/60)
+	return int32(mins) * 60
 }
 
 func formatValue(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

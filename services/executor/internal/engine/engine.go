@@ -234,7 +234,7 @@ func (e *Engine) laterIfBusy(ctx context.Context, tenant, incident string, err e
 	}
 	at := busy.Until.Add(time.Second)
 	if serr := e.o.Schedule(ctx, ResumeAtSubject(tenant, incident), ResumeSubject(tenant, incident), at, nil); serr != nil {
-		return fmt.Errorf("%w; scheduling the takeover check failed: %v", busy, serr)
+		return fmt.Errorf("%w; scheduling the takeover check failed: %w", busy, serr)
 	}
 	e.o.Log.Info("run busy; takeover check scheduled", "tenant", tenant, "incident", incident, "holder", busy.Owner, "at", at)
 	return nil

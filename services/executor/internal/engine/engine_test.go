@@ -174,8 +174,6 @@ type harness struct {
 	rbs  map[string]*runbook.Runbook
 	ten  *Tenant
 	now  time.Time
-	mu   sync.Mutex
-	kill bool
 }
 
 func newHarness(t *testing.T, runbooks ...string) *harness {
@@ -267,7 +265,7 @@ func (h *harness) count(subject string) int {
 	require.NoError(h.t, err)
 	n := 0
 	for _, c := range info.State.Subjects {
-		n += int(c) //nolint:gosec // test counts
+		n += int(c)
 	}
 	return n
 }
@@ -641,7 +639,7 @@ func TestUnknownAndUnhealthyIsFailed(t *testing.T) {
 	go func() { done <- h.engine("r1").Handle(crashed, incident("inc-1", "web-restart"), nobeat) }()
 	<-h.m.started
 	crash()
-	<-done
+	<-done //nolint:errcheck // the crashed run's own error does not matter, only that it ended
 	time.Sleep(2100 * time.Millisecond)
 	require.NoError(t, h.engine("r2").Handle(ctx, incident("inc-1", "web-restart"), nobeat))
 	res := h.completed("inc-1")

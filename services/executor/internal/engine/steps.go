@@ -269,8 +269,10 @@ func (r *run) verify(ctx context.Context, s *runbook.Step, cur *StepRecord, beat
 		r.fill(cur, res)
 		cur.Target = target(resolved)
 		if herr != nil {
+			// A condition that cannot be evaluated fails this step, as an
+			// unhealthy answer does; the error is kept on the step record.
 			cur.OK, cur.Status, cur.Reason = false, StatusFailed, herr.Error()
-			return nil
+			return nil //nolint:nilerr // the step failed, recorded on cur; the run itself goes on
 		}
 		if healthy {
 			cur.OK, cur.Status, cur.Reason = true, StatusOK, fmt.Sprintf("healthy after %d check(s): %s", attempt, v.Until)

@@ -296,7 +296,7 @@ func nameProblem(name string) string {
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 				return notName
 			}
 		}

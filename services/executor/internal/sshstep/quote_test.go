@@ -60,14 +60,14 @@ func FuzzCommand(f *testing.F) {
 func TestCapWriter(t *testing.T) {
 	t.Run("under the cap", func(t *testing.T) {
 		w := newCapWriter(100)
-		w.Write([]byte("hello "))
-		w.Write([]byte("world"))
+		write(t, w, "hello ")
+		write(t, w, "world")
 		require.Equal(t, "hello world", w.text(100))
 	})
 	t.Run("over the cap counts what was dropped", func(t *testing.T) {
 		w := newCapWriter(100)
 		for range 1000 {
-			w.Write([]byte("0123456789"))
+			write(t, w, "0123456789")
 		}
 		require.Len(t, w.buf, 100, "nothing past the cap is stored")
 		s := w.text(100)
@@ -78,22 +78,29 @@ func TestCapWriter(t *testing.T) {
 	})
 	t.Run("cut on a rune boundary", func(t *testing.T) {
 		w := newCapWriter(64)
-		w.Write([]byte(strings.Repeat("日本", 100)))
+		write(t, w, strings.Repeat("日本", 100))
 		s := w.text(64)
 		require.LessOrEqual(t, len(s), 64)
 		require.NotContains(t, s, "\uFFFD")
 	})
 	t.Run("invalid UTF-8 cleaned", func(t *testing.T) {
 		w := newCapWriter(64)
-		w.Write([]byte("a\xffb"))
+		write(t, w, "a\xffb")
 		require.Equal(t, "a\uFFFDb", w.text(64))
 	})
 }
 
+// write writes s to w, which never fails.
+func write(t testing.TB, w *capWriter, s string) {
+	t.Helper()
+	_, err := w.Write([]byte(s))
+	require.NoError(t, err)
+}
+
 func TestOutput(t *testing.T) {
-	writer := func(max int, s string) *capWriter {
+	writer := func(t testing.TB, max int, s string) *capWriter {
 		w := newCapWriter(max)
-		w.Write([]byte(s))
+		write(t, w, s)
 		return w
 	}
 	tests := []struct {
@@ -112,7 +119,7 @@ func TestOutput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := output(writer(tt.max, tt.stdout), writer(tt.max, tt.stderr), tt.max)
+			got := output(writer(t, tt.max, tt.stdout), writer(t, tt.max, tt.stderr), tt.max)
 			require.LessOrEqual(t, len(got), tt.max)
 			if tt.want != "" || (tt.stdout == "" && tt.stderr == "") {
 				require.Equal(t, tt.want, got)

@@ -300,7 +300,7 @@ func aggregator(stat string) (func([]float64) float64, error) {
 			return s[max(0, min(i, len(s)-1))]
 		}, nil
 	}
-	return nil, fmt.Errorf("The parameter MetricDataQueries.member.MetricStat.Stat %q is not a statistic the fake knows (Average, Sum, SampleCount, Minimum, Maximum, pNN).", stat)
+	return nil, fmt.Errorf("The parameter MetricDataQueries.member.MetricStat.Stat %q is not a statistic the fake knows (Average, Sum, SampleCount, Minimum, Maximum, pNN).", stat) //nolint:revive,staticcheck // AWS's own error text, which the fake reproduces
 }
 
 func sum(v []float64) float64 {

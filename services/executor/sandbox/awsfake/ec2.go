@@ -266,7 +266,7 @@ func filterMatches(in *Instance, flt ec2Filter) (bool, error) {
 			have = []string{v}
 		}
 	default:
-		return false, fmt.Errorf("The filter '%s' is invalid", flt.name)
+		return false, fmt.Errorf("The filter '%s' is invalid", flt.name) //nolint:staticcheck // AWS's own error text, which the fake reproduces
 	}
 	for _, h := range have {
 		for _, want := range flt.values {

@@ -470,7 +470,7 @@ func parseAuthorization(auth string) (sigV4, error) {
 	}
 	scope := strings.Split(fields["Credential"], "/")
 	if len(scope) != 5 || scope[4] != "aws4_request" || fields["SignedHeaders"] == "" || fields["Signature"] == "" {
-		return sigV4{}, fmt.Errorf("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters")
+		return sigV4{}, fmt.Errorf("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters") //nolint:staticcheck // AWS's own error text, which the fake reproduces
 	}
 	return sigV4{keyID: scope[0], date: scope[1], region: scope[2], service: scope[3],
 		signedHeaders: strings.Split(fields["SignedHeaders"], ";")}, nil
@@ -489,9 +489,9 @@ func verifySignature(r *http.Request, body []byte, sig sigV4, creds aws.Credenti
 		return fmt.Errorf("X-Amz-Date: %w", err)
 	}
 	if d := time.Since(signedAt); d > maxSkew || d < -maxSkew {
-		return fmt.Errorf("Signature expired: %s is now earlier or later than the allowed 15 minutes", r.Header.Get("X-Amz-Date"))
+		return fmt.Errorf("Signature expired: %s is now earlier or later than the allowed 15 minutes", r.Header.Get("X-Amz-Date")) //nolint:staticcheck // AWS's own error text, which the fake reproduces
 	}
-	re, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	re, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body)) //nolint:gosec // built only to be signed and compared, never sent
 	if err != nil {
 		return err
 	}
@@ -506,7 +506,7 @@ func verifySignature(r *http.Request, body []byte, sig sigV4, creds aws.Credenti
 		return err
 	}
 	if got, want := r.Header.Get("Authorization"), re.Header.Get("Authorization"); got != want {
-		return fmt.Errorf("The request signature we calculated does not match the signature you provided")
+		return fmt.Errorf("The request signature we calculated does not match the signature you provided") //nolint:staticcheck // AWS's own error text, which the fake reproduces
 	}
 	return nil
 }

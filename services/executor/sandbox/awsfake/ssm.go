@@ -176,7 +176,7 @@ func decodeJSON(x *exchange, v any) bool {
 func (f *Fake) sendCommand(x *exchange) {
 	var in struct {
 		DocumentName           string              `json:"DocumentName"`
-		InstanceIds            []string            `json:"InstanceIds"`
+		InstanceIDs            []string            `json:"InstanceIds"`
 		Targets                []json.RawMessage   `json:"Targets"`
 		Parameters             map[string][]string `json:"Parameters"`
 		TimeoutSeconds         *int                `json:"TimeoutSeconds"`
@@ -188,7 +188,7 @@ func (f *Fake) sendCommand(x *exchange) {
 	if !decodeJSON(x, &in) {
 		return
 	}
-	x.call.InstanceIDs = in.InstanceIds
+	x.call.InstanceIDs = in.InstanceIDs
 	switch {
 	case in.DocumentName == "":
 		x.fail(http.StatusBadRequest, "ValidationException", "1 validation error detected: Value null at 'documentName' failed to satisfy constraint: Member must not be null")
@@ -196,7 +196,7 @@ func (f *Fake) sendCommand(x *exchange) {
 	case len(in.Targets) > 0:
 		x.fail(http.StatusBadRequest, "InvalidParameters", "the fake supports InstanceIds, not Targets")
 		return
-	case len(in.InstanceIds) == 0 || len(in.InstanceIds) > 50:
+	case len(in.InstanceIDs) == 0 || len(in.InstanceIDs) > 50:
 		x.fail(http.StatusBadRequest, "ValidationException", "1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length between 0 and 50")
 		return
 	case in.TimeoutSeconds != nil && (*in.TimeoutSeconds < 30 || *in.TimeoutSeconds > 2592000):
@@ -216,7 +216,7 @@ func (f *Fake) sendCommand(x *exchange) {
 		return
 	}
 	var bad []string
-	for _, id := range in.InstanceIds {
+	for _, id := range in.InstanceIDs {
 		inst, ok := f.instances[id]
 		if !ok || inst.Account != x.account || inst.State != "running" {
 			bad = append(bad, id)
@@ -237,14 +237,14 @@ func (f *Fake) sendCommand(x *exchange) {
 	c := &command{
 		Command: Command{
 			ID: requestID(), Account: x.account, Document: in.DocumentName,
-			InstanceIDs: append([]string(nil), in.InstanceIds...), Parameters: in.Parameters,
+			InstanceIDs: append([]string(nil), in.InstanceIDs...), Parameters: in.Parameters,
 			Env: env, TimeoutSeconds: timeout,
 		},
 		doc:         doc,
 		requested:   now,
 		invocations: map[string]*invocation{},
 	}
-	for _, id := range in.InstanceIds {
+	for _, id := range in.InstanceIDs {
 		c.invocations[id] = &invocation{started: now}
 	}
 	f.commands[c.ID] = c
@@ -254,7 +254,7 @@ func (f *Fake) sendCommand(x *exchange) {
 	x.call.Applied = true
 
 	// The script runs outside the lock: it is the caller's code.
-	for _, id := range in.InstanceIds {
+	for _, id := range in.InstanceIDs {
 		stdout, stderr, code := "", "", 0
 		if run != nil {
 			scriptEnv := copyMap(env)
@@ -280,14 +280,14 @@ func (f *Fake) sendCommand(x *exchange) {
 		"DocumentName":           in.DocumentName,
 		"DocumentVersion":        "$DEFAULT",
 		"Comment":                in.Comment,
-		"InstanceIds":            in.InstanceIds,
+		"InstanceIds":            in.InstanceIDs,
 		"Parameters":             params,
 		"RequestedDateTime":      epochSeconds(now),
 		"ExpiresAfter":           epochSeconds(now.Add(time.Duration(timeout) * time.Second)),
 		"Status":                 "Pending",
 		"StatusDetails":          "Pending",
 		"TimeoutSeconds":         timeout,
-		"TargetCount":            len(in.InstanceIds),
+		"TargetCount":            len(in.InstanceIDs),
 		"CompletedCount":         0,
 		"ErrorCount":             0,
 		"DeliveryTimedOutCount":  0,
@@ -311,7 +311,7 @@ func documentEnv(doc *Document, params map[string][]string) (map[string]string, 
 	sort.Strings(names)
 	for _, name := range names {
 		if _, ok := declared[name]; !ok {
-			return nil, fmt.Errorf("Parameter %q is not declared in document %s.", name, doc.Name)
+			return nil, fmt.Errorf("Parameter %q is not declared in document %s.", name, doc.Name) //nolint:revive,staticcheck // AWS's own error text, which the fake reproduces
 		}
 	}
 	env := map[string]string{}
@@ -320,15 +320,15 @@ func documentEnv(doc *Document, params map[string][]string) (map[string]string, 
 		value := p.Default
 		switch {
 		case !given && !p.Optional:
-			return nil, fmt.Errorf("Parameter %q is required by document %s.", p.Name, doc.Name)
+			return nil, fmt.Errorf("Parameter %q is required by document %s.", p.Name, doc.Name) //nolint:revive,staticcheck // AWS's own error text, which the fake reproduces
 		case given && len(values) != 1:
-			return nil, fmt.Errorf("Parameter %q of type String takes exactly one value, got %d.", p.Name, len(values))
+			return nil, fmt.Errorf("Parameter %q of type String takes exactly one value, got %d.", p.Name, len(values)) //nolint:revive,staticcheck // AWS's own error text, which the fake reproduces
 		case given:
 			value = values[0]
 		}
 		if p.AllowedPattern != "" && (given || value != "") {
 			if !regexp.MustCompile(p.AllowedPattern).MatchString(value) {
-				return nil, fmt.Errorf("Parameter %q value failed to satisfy constraint: Member must satisfy regular expression pattern: %s", p.Name, p.AllowedPattern)
+				return nil, fmt.Errorf("Parameter %q value failed to satisfy constraint: Member must satisfy regular expression pattern: %s", p.Name, p.AllowedPattern) //nolint:staticcheck // AWS's own error text, which the fake reproduces
 			}
 		}
 		env["SSM_"+p.Name] = value

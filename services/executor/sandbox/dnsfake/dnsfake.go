@@ -11,6 +11,7 @@
 package dnsfake
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -74,7 +75,7 @@ func StartAt(addr string, records []dns.RR) (*Server, error) {
 			// has started; Shutdown would refuse one that has not.
 			_ = pc.Close()
 			_ = ln.Close()
-			<-s.served
+			<-s.served //nolint:errcheck // the other loop's end, caused by the close above
 			return nil, fmt.Errorf("dnsfake: serve: %w", err)
 		}
 	}
@@ -85,12 +86,16 @@ func StartAt(addr string, records []dns.RR) (*Server, error) {
 // is picked for UDP on 127.0.0.1; if TCP cannot have it (something else took
 // it meanwhile), it tries again with another.
 func listen(addr string) (net.PacketConn, net.Listener, error) {
+	// Binding a local socket does not block, so there is nothing for a
+	// caller's context to cancel; Start takes none.
+	ctx := context.Background()
+	var lc net.ListenConfig
 	if addr != "" {
-		pc, err := net.ListenPacket("udp", addr)
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("dnsfake: listen udp: %w", err)
 		}
-		ln, err := net.Listen("tcp", addr)
+		ln, err := lc.Listen(ctx, "tcp", addr)
 		if err != nil {
 			_ = pc.Close()
 			return nil, nil, fmt.Errorf("dnsfake: listen tcp: %w", err)
@@ -99,12 +104,12 @@ func listen(addr string) (net.PacketConn, net.Listener, error) {
 	}
 	var lastErr error
 	for range 10 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err := lc.ListenPacket(ctx, "udp", "127.0.0.1:0")
 		if err != nil {
 			return nil, nil, fmt.Errorf("dnsfake: listen udp: %w", err)
 		}
 		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err == nil {
 			return pc, ln, nil
 		}

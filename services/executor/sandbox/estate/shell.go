@@ -73,8 +73,11 @@ func Argv(line string) ([]string, error) {
 		// Fields does the shell's quote removal; with no expansions left
 		// and no ReadDir to glob with, a word is exactly one field.
 		fields, err := expand.Fields(nil, w)
-		if err != nil || len(fields) != 1 {
-			return nil, fmt.Errorf("word %d is not one literal word (%d fields, %v)", len(argv)+1, len(fields), err)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("word %d is not one literal word (%d fields, %w)", len(argv)+1, len(fields), err)
+		case len(fields) != 1:
+			return nil, fmt.Errorf("word %d is not one literal word (%d fields)", len(argv)+1, len(fields))
 		}
 		argv = append(argv, fields[0])
 	}

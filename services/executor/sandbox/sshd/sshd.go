@@ -129,7 +129,8 @@ func Start(opts Options) (*Server, error) {
 		s.cfg.AddHostKey(k)
 	}
 
-	ln, err := net.Listen("tcp", addr)
+	// Binding a local port does not block; Start takes no context.
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		s.removeTemp()
 		return nil, fmt.Errorf("listen on loopback: %w", err)
@@ -267,12 +268,14 @@ func (s *Server) untrack(c net.Conn) {
 }
 
 func (s *Server) handleConn(c net.Conn) {
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	// SetDeadline fails only on a closed connection, which the handshake
+	// (or the first read after it) then reports.
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	sc, chans, reqs, err := ssh.NewServerConn(c, s.cfg)
 	if err != nil {
 		return // bad handshake or refused login: the client has the error
 	}
-	c.SetDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	defer sc.Close()
 
 	// Everything on this connection ends when it drops or the server closes.
@@ -303,7 +306,7 @@ func (s *Server) handleConn(c net.Conn) {
 				s.handleForward(ctx, nc)
 			}()
 		default:
-			nc.Reject(ssh.UnknownChannelType, "unsupported channel type")
+			_ = nc.Reject(ssh.UnknownChannelType, "unsupported channel type") // fails only if the client is gone
 		}
 	}
 	cancel() // chans closes when the connection ends
@@ -319,20 +322,21 @@ func (s *Server) handleSession(ctx context.Context, user string, nc ssh.NewChann
 		return
 	}
 	defer ch.Close()
+	// A reply fails only when the client is gone; reqs then closes.
 	for req := range reqs {
 		if req.Type != "exec" {
-			req.Reply(false, nil)
+			_ = req.Reply(false, nil)
 			continue
 		}
 		var msg struct{ Command string }
 		if err := ssh.Unmarshal(req.Payload, &msg); err != nil {
-			req.Reply(false, nil)
+			_ = req.Reply(false, nil)
 			continue
 		}
 		s.mu.Lock()
 		s.commands = append(s.commands, msg.Command)
 		s.mu.Unlock()
-		req.Reply(true, nil)
+		_ = req.Reply(true, nil)
 		s.runExec(ctx, user, msg.Command, ch, reqs)
 		return
 	}
@@ -347,17 +351,19 @@ func (s *Server) runExec(ctx context.Context, user, command string, ch ssh.Chann
 	go func() {
 		defer close(done)
 		for req := range reqs {
-			req.Reply(false, nil) // one command per session
+			_ = req.Reply(false, nil) // one command per session; fails only if the client is gone
 		}
 		cancel()
 	}()
 
 	stdout, stderr, exit := s.opts.Exec(ctx, user, command)
 	if ctx.Err() == nil {
-		ch.Write(stdout)
-		ch.Stderr().Write(stderr)
-		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
-		ch.CloseWrite()
+		// The client may have gone meanwhile; then there is no one left to
+		// tell, and the channel is closed below either way.
+		_, _ = ch.Write(stdout)
+		_, _ = ch.Stderr().Write(stderr)
+		_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)})) //nolint:gosec // an exit status is 0-255 (128+signal at most)
+		_ = ch.CloseWrite()
 	}
 	ch.Close()
 	<-done
@@ -373,7 +379,7 @@ func (s *Server) handleForward(ctx context.Context, nc ssh.NewChannel) {
 		OriginPort uint32
 	}
 	if err := ssh.Unmarshal(nc.ExtraData(), &msg); err != nil {
-		nc.Reject(ssh.ConnectionFailed, "bad direct-tcpip request")
+		_ = nc.Reject(ssh.ConnectionFailed, "bad direct-tcpip request") // fails only if the client is gone
 		return
 	}
 	dest := net.JoinHostPort(msg.Host, strconv.FormatUint(uint64(msg.Port), 10))
@@ -381,14 +387,14 @@ func (s *Server) handleForward(ctx context.Context, nc ssh.NewChannel) {
 	s.forwards = append(s.forwards, dest)
 	s.mu.Unlock()
 	if !s.opts.AllowForwarding {
-		nc.Reject(ssh.Prohibited, "TCP forwarding is not allowed on this server")
+		_ = nc.Reject(ssh.Prohibited, "TCP forwarding is not allowed on this server") // fails only if the client is gone
 		return
 	}
 	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	conn, err := s.opts.DialForward(dctx, dest)
 	cancel()
 	if err != nil {
-		nc.Reject(ssh.ConnectionFailed, err.Error())
+		_ = nc.Reject(ssh.ConnectionFailed, err.Error()) // fails only if the client is gone
 		return
 	}
 	ch, reqs, err := nc.Accept()
@@ -406,17 +412,19 @@ func (s *Server) handleForward(ctx context.Context, nc ssh.NewChannel) {
 	}()
 	var copies sync.WaitGroup
 	copies.Add(2)
+	// A copy ends at EOF or when either side drops; a dropped side is
+	// not an error of the server's, so the copies' errors are not kept.
 	go func() {
 		defer copies.Done()
-		io.Copy(ch, conn)
-		ch.CloseWrite()
+		_, _ = io.Copy(ch, conn)
+		_ = ch.CloseWrite()
 	}()
 	go func() {
 		defer copies.Done()
-		io.Copy(conn, ch)
+		_, _ = io.Copy(conn, ch)
 		// Pass the client's EOF on; the target then finishes and closes.
 		if tc, ok := conn.(interface{ CloseWrite() error }); ok {
-			tc.CloseWrite()
+			_ = tc.CloseWrite()
 		} else {
 			conn.Close()
 		}
