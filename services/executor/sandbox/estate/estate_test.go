@@ -187,3 +187,21 @@ func TestNewRefusesBadEstates(t *testing.T) {
 	_, err = estate.New(estate.Host{Name: "a", InstanceID: "i-1", Site: "nginx.service"})
 	require.ErrorContains(t, err, "site unit")
 }
+
+// TestArgvConcurrently: hosts answer sessions at once (the sandbox's sshd
+// runs each in its own goroutine); run with -race.
+func TestArgvConcurrently(t *testing.T) {
+	done := make(chan []string, 8)
+	for range 8 {
+		go func() {
+			argv, err := estate.Argv(`'df' '--output=pcent' '--' '/'`)
+			if err != nil {
+				argv = []string{err.Error()}
+			}
+			done <- argv
+		}()
+	}
+	for range 8 {
+		require.Equal(t, []string{"df", "--output=pcent", "--", "/"}, <-done)
+	}
+}

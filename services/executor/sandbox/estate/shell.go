@@ -71,8 +71,11 @@ func Argv(line string) ([]string, error) {
 			return nil, fmt.Errorf("word %d asks the shell to expand %s; the sandbox takes literal words only", len(argv)+1, what)
 		}
 		// Fields does the shell's quote removal; with no expansions left
-		// and no ReadDir to glob with, a word is exactly one field.
-		fields, err := expand.Fields(nil, w)
+		// and no ReadDir to glob with, a word is exactly one field. A
+		// fresh Config each time: with nil, expand (v3.14.1) prepares a
+		// shared package-level Config in place, a data race between
+		// concurrent sessions.
+		fields, err := expand.Fields(&expand.Config{}, w)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("word %d is not one literal word (%d fields, %w)", len(argv)+1, len(fields), err)
