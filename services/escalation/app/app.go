@@ -31,7 +31,8 @@ const Name = "escalation"
 const (
 	// EscalationsStream holds escalation events: ams.escalation.<event>.<tenant>.
 	EscalationsStream = "ESCALATIONS"
-	// EscalationsBucket holds decide.State per incident under <tenant>.<incident id>.
+	// EscalationsBucket holds decide.State per incident under <tenant>.<incident id>,
+	// and which incident paged for each storm under <tenant>.storms.<storm id>.
 	EscalationsBucket = "escalations"
 )
 
@@ -53,6 +54,26 @@ func escalationsBucket(replicas int) jetstream.KeyValueConfig {
 		History:     5,
 		Replicas:    replicas,
 	}
+}
+
+// claimStorm reports whether incident is the one that pages for the storm:
+// the first to claim it in the bucket (key <tenant>.storms.<storm id>), or
+// the same incident again after a stop. A storm can outlast the bus's
+// duplicate window, so the page's fixed id alone would not keep it to one.
+func claimStorm(ctx context.Context, kv jetstream.KeyValue, tenant, stormID, incident string) (bool, error) {
+	key := tenant + ".storms." + stormID
+	_, err := kv.Create(ctx, key, []byte(incident))
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, fmt.Errorf("claim the page of %s: %w", stormID, err)
+	}
+	entry, err := kv.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("read the page of %s: %w", stormID, err)
+	}
+	return string(entry.Value()) == incident, nil
 }
 
 func incidentsConsumer() bus.ConsumerSpec {
@@ -102,9 +123,10 @@ func (e *Escalation) Run(ctx context.Context) error {
 	}
 	pub := bus.NewPublisher(js, Name, e.deps.Tracing)
 	now := e.deps.Now
-	apply := func(ctx context.Context, tenant, incidentID string, fold func(*decide.State) bool) error {
+	key := func(tenant, incidentID string) string { return tenant + "." + incidentID }
+	modify := func(ctx context.Context, tenant, incidentID string, fold func(*decide.State) bool) (decide.State, error) {
 		var final decide.State
-		err := kvproto.Modify(ctx, kv, tenant+"."+incidentID, func(raw []byte) ([]byte, error) {
+		err := kvproto.Modify(ctx, kv, key(tenant, incidentID), func(raw []byte) ([]byte, error) {
 			st := decide.State{Tenant: tenant, IncidentID: incidentID}
 			if raw != nil {
 				if err := json.Unmarshal(raw, &st); err != nil {
@@ -118,13 +140,31 @@ func (e *Escalation) Run(ctx context.Context) error {
 			}
 			return json.Marshal(st)
 		})
+		return final, err
+	}
+	apply := func(ctx context.Context, tenant, incidentID string, fold func(*decide.State) bool) error {
+		final, err := modify(ctx, tenant, incidentID, fold)
 		if err != nil {
 			return err
 		}
-		// Announce everything the state implies, not only what changed now:
-		// after a stop between the write and the publish, the redelivery
-		// publishes what was missed; the fixed ids drop what was not.
-		for _, ev := range final.Events() {
+		// Announce what the state implies and was not announced yet (not
+		// only what changed now): after a stop between the write and the
+		// publish, the redelivery publishes what was missed, and the fixed
+		// ids drop a repeat within the bus's duplicate window. Once stored,
+		// an event is marked announced, so no later update repeats it.
+		var stored []string
+		for _, ev := range final.Pending() {
+			if final.StormID != "" && ev.GetId() == "esc-"+final.StormID {
+				first, err := claimStorm(ctx, kv, tenant, final.StormID, incidentID)
+				if err != nil {
+					return err
+				}
+				if !first {
+					// Another incident of the storm paged for it.
+					stored = append(stored, ev.GetId())
+					continue
+				}
+			}
 			ev.Time = timestamppb.New(now())
 			ack, err := pub.Publish(ctx, bus.Subject("escalation", decide.EventName(ev.GetDecision()), tenant), ev.GetId(), ev)
 			if err != nil {
@@ -133,8 +173,13 @@ func (e *Escalation) Run(ctx context.Context) error {
 			if !ack.Duplicate {
 				e.decisions.WithLabelValues(tenant, decide.EventName(ev.GetDecision())).Inc()
 			}
+			stored = append(stored, ev.GetId())
 		}
-		return nil
+		if len(stored) == 0 {
+			return nil
+		}
+		_, err = modify(ctx, tenant, incidentID, func(s *decide.State) bool { return s.MarkAnnounced(stored...) })
+		return err
 	}
 	onIncident := func(ctx context.Context, msg jetstream.Msg) error {
 		var ev amsv1.IncidentEvent

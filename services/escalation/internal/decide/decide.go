@@ -5,6 +5,7 @@
 package decide
 
 import (
+	"slices"
 	"time"
 
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
@@ -30,6 +31,33 @@ type State struct {
 	ApprovalStep   string    `json:"approval_step,omitempty"`
 	ApprovalReason string    `json:"approval_reason,omitempty"`
 	ApprovalAt     time.Time `json:"approval_at,omitzero"`
+	// Announced are the ids of the events already stored on the bus. The
+	// bus drops a repeated id only within its duplicate window; this keeps
+	// an incident updated an hour later from announcing its page again.
+	Announced []string `json:"announced,omitempty"`
+}
+
+// Pending are the events s implies that have not been announced yet.
+func (s *State) Pending() []*amsv1.EscalationEvent {
+	var out []*amsv1.EscalationEvent
+	for _, ev := range s.Events() {
+		if !slices.Contains(s.Announced, ev.GetId()) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// MarkAnnounced records that the events with ids are stored, and reports
+// whether s changed.
+func (s *State) MarkAnnounced(ids ...string) bool {
+	changed := false
+	for _, id := range ids {
+		if !slices.Contains(s.Announced, id) {
+			s.Announced, changed = append(s.Announced, id), true
+		}
+	}
+	return changed
 }
 
 // OnIncident folds an incident snapshot into s and reports whether s changed.

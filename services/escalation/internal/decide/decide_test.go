@@ -272,3 +272,20 @@ func TestProgressApprovalAndStorm(t *testing.T) {
 	}
 	require.Equal(t, []string{"esc-storm-acme-1", "esc-storm-acme-1"}, ids)
 }
+
+func TestPendingAnnouncesOnce(t *testing.T) {
+	s := newState()
+	s.OnIncident(openIncident())
+	s.OnAction(result(amsv1.ActionOutcome_ACTION_OUTCOME_UNRESOLVED), now)
+	pending := s.Pending()
+	require.Len(t, pending, 1)
+	require.True(t, s.MarkAnnounced(pending[0].GetId()))
+	require.False(t, s.MarkAnnounced(pending[0].GetId()), "marking again changes nothing")
+	require.Empty(t, s.Pending(), "the page is not announced again")
+
+	s.OnIncident(resolvedIncident())
+	pending = s.Pending()
+	require.Len(t, pending, 1, "only what is new: the resolution")
+	require.Equal(t, amsv1.EscalationDecision_ESCALATION_DECISION_RESOLVED, pending[0].GetDecision())
+	require.Len(t, s.Events(), 2, "Events still says everything the state implies")
+}
