@@ -127,7 +127,7 @@ func New(cfg *config.File, deps service.Deps) (*Executor, error) {
 			s.KeyFile, s.KnownHostsFile = cfg.Path(s.KeyFile), cfg.Path(s.KnownHostsFile)
 			for _, f := range []string{s.KeyFile, s.KnownHostsFile} {
 				if _, err := os.Stat(f); err != nil {
-					return nil, fmt.Errorf("tenant %s: executor.ssh: %w (the tenant's key and known_hosts files must exist)", t.ID, err)
+					return nil, fmt.Errorf("tenant %s: executor.ssh: %w (the tenant's key and known_hosts files must exist; with deploy/examples/ams.yaml, make run starts bin/ams-sandbox, which writes them)", t.ID, err)
 				}
 			}
 			x.SSH = &s
