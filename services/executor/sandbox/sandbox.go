@@ -371,12 +371,3 @@ func loadOrCreateKey(path string) (ssh.Signer, error) {
 	}
 	return ssh.NewSignerFromKey(priv)
 }
-
-// Hosts lists the estate's host names, sorted.
-func (s *Sandbox) Hosts() []string {
-	var names []string
-	for _, h := range s.Estate.Hosts() {
-		names = append(names, h.Name)
-	}
-	return names
-}

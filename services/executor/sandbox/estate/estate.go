@@ -120,16 +120,6 @@ func (e *Estate) Hosts() []Host {
 	return out
 }
 
-// Host returns a copy of the host called name.
-func (e *Estate) Host(name string) (Host, bool) {
-	for _, h := range e.Hosts() {
-		if h.Name == name {
-			return h, true
-		}
-	}
-	return Host{}, false
-}
-
 // SiteUp reports whether host's site answers: the unit serving it is
 // active.
 func (e *Estate) SiteUp(host string) bool {
