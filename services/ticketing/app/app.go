@@ -147,6 +147,11 @@ func (w *writer) onAction(ctx context.Context, msg jetstream.Msg) error {
 				return nil, errNoTicket
 			}
 			cur = ticket.FromIncident(nil, res.GetIncident(), w.now())
+			if cur == nil {
+				// A snapshot of an incident that never opened has no ticket
+				// to start: wait for the incident event (or dead-letter).
+				return nil, errNoTicket
+			}
 		}
 		if next := ticket.AddAction(cur, &res, w.now()); next != nil {
 			return next, nil
