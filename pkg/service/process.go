@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -114,7 +116,13 @@ func (p *Process) Run(ctx context.Context) (err error) {
 		}
 		if c.GRPC != nil {
 			if gs == nil {
-				gs = grpc.NewServer()
+				// A span per admin call, continuing the caller's trace when
+				// it sends one, so what an admin call publishes (an approval
+				// decision) joins it.
+				gs = grpc.NewServer(grpc.StatsHandler(otelgrpc.NewServerHandler(
+					otelgrpc.WithTracerProvider(tracing.Provider),
+					otelgrpc.WithPropagators(propagation.TraceContext{}),
+				)))
 			}
 			c.GRPC(gs)
 		}

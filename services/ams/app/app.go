@@ -95,7 +95,7 @@ func Components(cfg *config.File, targets []string, deps service.Deps) ([]servic
 	adm := admin.New(deps.JS).WithTenants(func(id string) bool {
 		_, ok := cfg.Tenant(id)
 		return ok
-	}).WithPolicies(policies).WithKillSwitchConfig(cfg.Executor.KillSwitch)
+	}).WithPolicies(policies).WithKillSwitchConfig(cfg.Executor.KillSwitch).WithTracing(deps.Tracing)
 	comps = append(comps, service.Component{
 		Name:     "admin",
 		Runnable: policyWatcher{policies: policies, every: cfg.Classifier.ReloadInterval, log: deps.Log.With("service", "admin")},

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/amsproject/ams/pkg/bus"
 	"github.com/amsproject/ams/pkg/kvproto"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	classifier "github.com/amsproject/ams/services/classifier/app"
@@ -43,6 +44,8 @@ type Server struct {
 	tenants       func(id string) bool
 	// configKill is executor.kill_switch of the configuration.
 	configKill bool
+	// pub publishes approval decisions (WithTracing); nil: one without tracing.
+	pub *bus.Publisher
 	// policies are the tenants' classifier policies (WithPolicies).
 	policies *policy.Store
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -22,6 +23,22 @@ func (s *Server) WithKillSwitchConfig(on bool) *Server {
 	return s
 }
 
+// WithTracing makes the messages the server publishes (approval decisions)
+// carry the admin call's trace, so the executor's handling of a decision
+// joins it. Without it they carry none.
+func (s *Server) WithTracing(tp trace.TracerProvider) *Server {
+	s.pub = bus.NewPublisher(s.js, "admin", tp)
+	return s
+}
+
+// publisher is what the server publishes with.
+func (s *Server) publisher() *bus.Publisher {
+	if s.pub == nil {
+		return bus.NewPublisher(s.js, "admin", noop.NewTracerProvider())
+	}
+	return s.pub
+}
+
 // DecideApproval approves or denies the step an incident's run waits on.
 func (s *Server) DecideApproval(ctx context.Context, req *amsv1.DecideApprovalRequest) (*amsv1.DecideApprovalResponse, error) {
 	if !validToken(req.GetTenant()) {
@@ -33,7 +50,7 @@ func (s *Server) DecideApproval(ctx context.Context, req *amsv1.DecideApprovalRe
 	if s.tenants != nil && !s.tenants(req.GetTenant()) {
 		return nil, status.Errorf(codes.NotFound, "tenant %q is not in the configuration", req.GetTenant())
 	}
-	stepName, err := control.Decide(ctx, s.js, bus.NewPublisher(s.js, "admin", noop.NewTracerProvider()), req)
+	stepName, err := control.Decide(ctx, s.js, s.publisher(), req)
 	switch {
 	case errors.Is(err, control.ErrNotWaiting), errors.Is(err, control.ErrNoExecutor):
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
