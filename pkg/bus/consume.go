@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,7 +243,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	defer span.End()
 
 	hctx, cancel := context.WithTimeout(ctx, c.spec.HandleTimeout)
-	err := c.handler(hctx, msg)
+	err := c.call(hctx, msg)
 	cancel()
 	// Settle (ack, nak, dead-letter) on a fresh deadline: a handler that ran
 	// out its own time must still be able to dead-letter.
@@ -274,6 +275,21 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		c.log.Warn("nak", "subject", msg.Subject(), "err", nerr)
 	}
 	c.metrics.handled.WithLabelValues(c.spec.Durable, "nak").Inc()
+}
+
+// call runs the handler. A panic is a bug that the same message would
+// trigger again on every redelivery (and, in the all-in-one, take every
+// service down with it): it becomes a permanent error, so the message is
+// dead-lettered with the panic and its stack, and the process goes on.
+func (c *Consumer) call(ctx context.Context, msg jetstream.Msg) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := debug.Stack()
+			c.log.Error("handler panicked; dead-lettering the message", "subject", msg.Subject(), "panic", r, "stack", string(stack))
+			err = Permanent(fmt.Errorf("handler panicked: %v\n%s", r, stack))
+		}
+	}()
+	return c.handler(ctx, msg)
 }
 
 // deadLetter copies msg to the dead-letter stream with the reason, then

@@ -655,3 +655,43 @@ func TestOptionalConsumerDoesNotHoldReadiness(t *testing.T) {
 	require.Equal(t, []uint64{1}, got.deliveries())
 	require.NoError(t, run.stop(t))
 }
+
+// TestConsumerPanicDeadLettersAndGoesOn: a handler that panics on a message
+// dead-letters it with the panic (it would panic on every redelivery) and
+// the consumer, and the process, go on with the next message.
+func TestConsumerPanicDeadLettersAndGoesOn(t *testing.T) {
+	h := newHarness(t)
+	h.stream(t, testStream, "ams.test.>")
+	ctx := context.Background()
+	require.NoError(t, EnsureDeadLetter(ctx, h.js, 1))
+	const durable = "test-panic"
+	handled := make(chan string, 4)
+	c := h.consumer(t, spec(durable), func(ctx context.Context, msg jetstream.Msg) error {
+		var v wrapperspb.StringValue
+		if err := Decode(msg, &v); err != nil {
+			return err
+		}
+		if v.GetValue() == "poison" {
+			panic("boom: a bug this message triggers")
+		}
+		handled <- v.GetValue()
+		return nil
+	})
+	start(t, c)
+	_, err := h.publisher().Publish(ctx, testSubject, "evt-poison", wrapperspb.String("poison"))
+	require.NoError(t, err)
+	_, err = h.publisher().Publish(ctx, testSubject, "evt-fine", wrapperspb.String("fine"))
+	require.NoError(t, err)
+
+	select {
+	case v := <-handled:
+		require.Equal(t, "fine", v)
+	case <-time.After(waitFor):
+		t.Fatal("the consumer stopped after the panic")
+	}
+	dl := h.deadLetter(t, durable)
+	reason := dl.Header.Get("ams-deadletter-reason")
+	require.True(t, strings.HasPrefix(reason, "handler panicked: boom: a bug this message triggers"), reason)
+	require.Contains(t, reason, "goroutine", "the stack is kept for whoever fixes it")
+	require.Equal(t, "1", dl.Header.Get("ams-deadletter-deliveries"), "not redelivered: it would panic again")
+}
