@@ -107,10 +107,7 @@ func (s *Step) Resolve(params map[string]string) (*Step, error) {
 	case s.SSM != nil:
 		c := *s.SSM
 		c.Instance = sub(c.Instance)
-		c.Parameters = make(map[string]string, len(s.SSM.Parameters))
-		for k, v := range s.SSM.Parameters {
-			c.Parameters[k] = sub(v)
-		}
+		c.Parameters = subAll(s.SSM.Parameters, sub)
 		out.SSM = &c
 	case s.EC2 != nil:
 		c := *s.EC2
@@ -118,10 +115,7 @@ func (s *Step) Resolve(params map[string]string) (*Step, error) {
 		out.EC2 = &c
 	case s.CloudWatch != nil:
 		c := *s.CloudWatch
-		c.Dimensions = make(map[string]string, len(s.CloudWatch.Dimensions))
-		for k, v := range s.CloudWatch.Dimensions {
-			c.Dimensions[k] = sub(v)
-		}
+		c.Dimensions = subAll(s.CloudWatch.Dimensions, sub)
 		out.CloudWatch = &c
 	case s.SSH != nil:
 		c := *s.SSH
@@ -149,6 +143,15 @@ func (s *Step) Resolve(params map[string]string) (*Step, error) {
 		return nil, fmt.Errorf("step %s: no value for %v", s.Name, slices.Compact(missing))
 	}
 	return &out, nil
+}
+
+// subAll is m with sub applied to every value, in a new map.
+func subAll(m map[string]string, sub func(string) string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = sub(v)
+	}
+	return out
 }
 
 // RenderProcedure returns the procedure with {{name}} replaced by the

@@ -70,7 +70,7 @@ func admits(re *syntax.Regexp, c rune) bool {
 	switch re.Op {
 	case syntax.OpLiteral:
 		for _, r := range re.Rune {
-			if r == c || (re.Flags&syntax.FoldCase != 0 && strings.EqualFold(string(r), string(c))) {
+			if literalIs(re, r, c) {
 				return true
 			}
 		}
@@ -90,6 +90,12 @@ func admits(re *syntax.Regexp, c rune) bool {
 	return false
 }
 
+// literalIs reports whether the literal rune r of re matches c, folding
+// case when re does.
+func literalIs(re *syntax.Regexp, r, c rune) bool {
+	return r == c || (re.Flags&syntax.FoldCase != 0 && strings.EqualFold(string(r), string(c)))
+}
+
 func inClass(ranges []rune, c rune) bool {
 	for i := 0; i+1 < len(ranges); i += 2 {
 		if ranges[i] <= c && c <= ranges[i+1] {
@@ -106,8 +112,7 @@ func firstAdmits(re *syntax.Regexp, c rune) bool {
 		if len(re.Rune) == 0 {
 			return false
 		}
-		r := re.Rune[0]
-		return r == c || (re.Flags&syntax.FoldCase != 0 && strings.EqualFold(string(r), string(c)))
+		return literalIs(re, re.Rune[0], c)
 	case syntax.OpCharClass:
 		return inClass(re.Rune, c)
 	case syntax.OpAnyChar:

@@ -196,11 +196,21 @@ var instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
 // *step.OutsideTenantError saying which check failed, or an error when AWS
 // could not be asked.
 func (r *Runner) CheckInstance(ctx context.Context, tenant string, acct *config.ExecutorAWS, instanceID string) error {
+	_, err := r.instanceClients(ctx, tenant, acct, instanceID)
+	return err
+}
+
+// instanceClients returns the tenant's clients once instanceID has passed
+// CheckInstance: what every step acting on an instance needs first.
+func (r *Runner) instanceClients(ctx context.Context, tenant string, acct *config.ExecutorAWS, instanceID string) (*tenantClients, error) {
 	c, err := r.clients(ctx, tenant, acct)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return r.checkInstance(ctx, c, tenant, acct, instanceID)
+	if err := r.checkInstance(ctx, c, tenant, acct, instanceID); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func (r *Runner) checkInstance(ctx context.Context, c *tenantClients, tenant string, acct *config.ExecutorAWS, instanceID string) error {

@@ -43,11 +43,8 @@ func (r *Runner) EC2(ctx context.Context, tenant string, acct *config.ExecutorAW
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := r.clients(ctx, tenant, acct)
+	c, err := r.instanceClients(ctx, tenant, acct, instanceID)
 	if err != nil {
-		return res, err
-	}
-	if err := r.checkInstance(ctx, c, tenant, acct, instanceID); err != nil {
 		return res, err
 	}
 

@@ -225,6 +225,12 @@ func (e *Engine) Resume(ctx context.Context, tenant, incident string, beat func(
 	return e.laterIfBusy(ctx, tenant, incident, e.drive(ctx, rec, rev, beat))
 }
 
+// scheduleResume has Resume called for the incident's run at at (one
+// pending check per incident: a later schedule replaces it).
+func (e *Engine) scheduleResume(ctx context.Context, tenant, incident string, at time.Time) error {
+	return e.o.Schedule(ctx, ResumeAtSubject(tenant, incident), ResumeSubject(tenant, incident), at, nil)
+}
+
 // laterIfBusy turns a busy run into a takeover check at the end of the
 // holder's lease. Any other result is returned as it is.
 func (e *Engine) laterIfBusy(ctx context.Context, tenant, incident string, err error) error {
@@ -233,7 +239,7 @@ func (e *Engine) laterIfBusy(ctx context.Context, tenant, incident string, err e
 		return err
 	}
 	at := busy.Until.Add(time.Second)
-	if serr := e.o.Schedule(ctx, ResumeAtSubject(tenant, incident), ResumeSubject(tenant, incident), at, nil); serr != nil {
+	if serr := e.scheduleResume(ctx, tenant, incident, at); serr != nil {
 		return fmt.Errorf("%w; scheduling the takeover check failed: %w", busy, serr)
 	}
 	e.o.Log.Info("run busy; takeover check scheduled", "tenant", tenant, "incident", incident, "holder", busy.Owner, "at", at)
@@ -433,8 +439,7 @@ func (r *run) acquire(ctx context.Context) (bool, error) {
 	if err := r.save(ctx); err != nil {
 		return false, err
 	}
-	at := now.Add(queueRetry)
-	if err := e.o.Schedule(ctx, ResumeAtSubject(rec.Tenant, rec.Incident), ResumeSubject(rec.Tenant, rec.Incident), at, nil); err != nil {
+	if err := e.scheduleResume(ctx, rec.Tenant, rec.Incident, now.Add(queueRetry)); err != nil {
 		return false, fmt.Errorf("queue for a concurrency slot: %w", err)
 	}
 	return false, nil
