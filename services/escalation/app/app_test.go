@@ -2,20 +2,17 @@ package app_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/amsproject/ams/pkg/bus"
 	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/natstest"
-	"github.com/amsproject/ams/pkg/service"
+	"github.com/amsproject/ams/pkg/servicetest"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/escalation/app"
 )
@@ -34,20 +31,9 @@ func start(t *testing.T) (jetstream.JetStream, *bus.Publisher) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, bus.EnsureDeadLetter(ctx, js, 1))
-	reg := prometheus.NewRegistry()
-	e, err := app.New(config.Default(), service.Deps{
-		JS: js, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg,
-		Tracing: noop.NewTracerProvider(), BusMetrics: bus.NewMetrics(reg), Now: time.Now, Replicas: 1,
-	})
+	e, err := app.New(config.Default(), servicetest.Deps(js))
 	require.NoError(t, err)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- e.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	require.Eventually(t, func() bool { return e.Ready() == nil }, 20*time.Second, 5*time.Millisecond)
+	servicetest.Run(t, e)
 	s, err := js.Stream(ctx, app.EscalationsStream)
 	require.NoError(t, err)
 	cfg := s.CachedInfo().Config

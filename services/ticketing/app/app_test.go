@@ -2,13 +2,10 @@ package app_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,7 +13,7 @@ import (
 	"github.com/amsproject/ams/pkg/bus"
 	"github.com/amsproject/ams/pkg/config"
 	"github.com/amsproject/ams/pkg/natstest"
-	"github.com/amsproject/ams/pkg/service"
+	"github.com/amsproject/ams/pkg/servicetest"
 	amsv1 "github.com/amsproject/ams/proto/ams/v1"
 	"github.com/amsproject/ams/services/ticketing/app"
 )
@@ -33,20 +30,9 @@ func TestActionBeforeItsIncident(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, bus.EnsureDeadLetter(ctx, js, 1))
-	reg := prometheus.NewRegistry()
-	w, err := app.New(config.Default(), service.Deps{
-		JS: js, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg,
-		Tracing: noop.NewTracerProvider(), BusMetrics: bus.NewMetrics(reg), Now: time.Now, Replicas: 1,
-	})
+	w, err := app.New(config.Default(), servicetest.Deps(js))
 	require.NoError(t, err)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	require.Eventually(t, func() bool { return w.Ready() == nil }, 20*time.Second, 5*time.Millisecond)
+	servicetest.Run(t, w)
 	pub := bus.NewPublisher(js, "test", noop.NewTracerProvider())
 
 	// Never opened: no ticket, and the process keeps going.
